@@ -1,0 +1,115 @@
+"""Where benchmark data comes from: a local directory, the Hugging Face hub, or the embedded sample.
+
+Resolution order for every benchmark: an explicit ``data_dir`` (task metadata / argument), then the
+``ENDORM_DATA_DIR`` environment variable, then the hub id. A local directory must follow the layout
+of the project's ``shared/data`` folder (``rm_bench/``, ``dsp/``, ``math_eval/<name>/test.jsonl``,
+``math_train/MATH/train/<subject>/<n>.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+DATA_DIR_ENV = "ENDORM_DATA_DIR"
+
+
+class DataError(ValueError):
+    """A data file is missing or does not have the expected schema."""
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The local data directory to use, or None when data should come from the hub."""
+    chosen = data_dir or os.environ.get(DATA_DIR_ENV)
+    if not chosen:
+        return None
+    path = Path(chosen).expanduser()
+    if not path.is_dir():
+        source = "data_dir" if data_dir else DATA_DIR_ENV
+        raise DataError(f"{source}={chosen!r} is not a directory")
+    return path
+
+
+def hub_offline() -> bool:
+    """True when the user told huggingface_hub not to use the network."""
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file, naming the file in every error."""
+    if not path.is_file():
+        raise DataError(f"missing data file: {path}")
+    try:
+        with path.open(encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: not valid JSON ({err})") from err
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Parse a JSON-lines file (one object per non-blank line), naming file and line in errors."""
+    if not path.is_file():
+        raise DataError(f"missing data file: {path}")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}:{line_no}: not valid JSON ({err})") from err
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(row).__name__}")
+            rows.append(row)
+    return rows
+
+
+def read_records(path: Path) -> list[dict]:
+    """Rows of a JSON array, JSONL or parquet file (the formats hub datasets are exported in)."""
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return read_jsonl(path)
+    if suffix == ".parquet":
+        if not path.is_file():
+            raise DataError(f"missing data file: {path}")
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    if suffix == ".json":
+        data = read_json(path)
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise DataError(f"{path}: expected a JSON array of objects")
+        return data
+    raise DataError(f"{path}: unsupported file type {suffix!r} (expected .json, .jsonl or .parquet)")
+
+
+def require_fields(row: dict, fields: dict[str, type | tuple[type, ...]], where: str) -> None:
+    """Check that ``row`` has each field with the expected type; ``where`` names the file and row."""
+    for name, expected in fields.items():
+        if name not in row:
+            raise DataError(f"{where}: missing field {name!r}")
+        if not isinstance(row[name], expected):
+            names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
+            raise DataError(f"{where}: field {name!r} should be {names}, got {type(row[name]).__name__}")
+
+
+def load_hub_split(hub_id: str, split: str, **kwargs: Any) -> list[dict]:
+    """Rows of a hub dataset split, with an error that says how to work offline."""
+    import datasets
+
+    try:
+        return datasets.load_dataset(hub_id, split=split, **kwargs).to_list()
+    except Exception as err:  # noqa: BLE001 - any hub failure gets the same actionable message
+        raise DataError(
+            f"could not load {hub_id!r} from the Hugging Face hub ({type(err).__name__}: {err}); "
+            f"without network, point {DATA_DIR_ENV} (or the task's data_dir metadata) at a local copy"
+        ) from err
+
+
+def embedded_path(name: str) -> Path:
+    """Path of a file shipped in ``endorm_tasks/data`` (see its README for licences)."""
+    return Path(str(resources.files("endorm_tasks") / "data" / name))
