@@ -1,0 +1,299 @@
+"""Batched, prefix-sharing computation of the endogenous reward (SPEC §1).
+
+For every scored token the scorer needs three numbers: q_t = f(s_t, a_t), v_t = V(s_t) and
+v_next_t = V(s_{t+1}). It runs the model's decoder once per context (responses to the same context
+reuse its KV cache, expanded over a batch of responses sorted by length so padding stays small) and
+applies the output head in chunks of positions, so no [T, |V|] float32 tensor of a whole sequence is
+ever held: peak memory grows with T x hidden size, not T x vocabulary size.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from endorm_tasks.formatting import end_of_turn_id
+from endorm_tasks.reward import RewardConfig, reward_from_stats, soft_value
+
+DEFAULT_BATCH_TOKENS = 4096
+DEFAULT_CHUNK_BYTES = 64 * 2**20
+
+
+class ScoringError(ValueError):
+    """An item cannot be scored (nothing to score, longer than the model's context, ...)."""
+
+
+@dataclass
+class TokenStats:
+    """Per-token soft-Q statistics of one response; every reward configuration derives from them."""
+
+    token_ids: list[int]
+    q: torch.Tensor
+    """f(s_t, a_t), float32 [T]."""
+    v: torch.Tensor
+    """V(s_t), float32 [T]."""
+    v_next: torch.Tensor
+    """V(s_{t+1}), float32 [T] (the last entry is the bootstrap value of the state after the response)."""
+
+
+@dataclass
+class ScoredResponse:
+    """Endogenous reward of one response: outcome R, token rewards r_t and the stats behind them."""
+
+    reward: float
+    token_rewards: torch.Tensor
+    stats: TokenStats
+    config: RewardConfig = field(repr=False)
+
+    @property
+    def token_ids(self) -> list[int]:
+        return self.stats.token_ids
+
+
+@dataclass
+class _Item:
+    index: int
+    context: tuple[int, ...]
+    scored: list[int]
+
+
+class OutputHead:
+    """The model's logit head, applied to chosen hidden states in chunks of positions.
+
+    Reproduces the post-processing some architectures apply after the projection (final logit
+    soft-capping, Cohere's ``logit_scale``, Granite's ``logits_scaling``); ``check`` compares it with
+    the model's own forward once, so an unsupported head fails loudly instead of scoring wrongly.
+    """
+
+    def __init__(self, model, alpha: float, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
+        self.projection = model.get_output_embeddings()
+        config = model.config.get_text_config()
+        self.softcap = getattr(config, "final_logit_softcapping", None)
+        self.scale = getattr(config, "logit_scale", None)
+        self.divisor = getattr(config, "logits_scaling", None)
+        self.alpha = alpha
+        self.chunk_rows = max(1, chunk_bytes // (4 * self.projection.weight.shape[0]))
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self.projection(hidden).float()
+        if self.scale is not None:
+            logits = logits * self.scale
+        if self.divisor is not None:
+            logits = logits / self.divisor
+        if self.softcap is not None:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
+
+    def q_and_v(self, hidden: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gathered logits f(s, a) (0 where target < 0) and soft values V(s) for rows of ``hidden``."""
+        q_parts, v_parts = [], []
+        for start in range(0, hidden.shape[0], self.chunk_rows):
+            logits = self.logits(hidden[start : start + self.chunk_rows])
+            chunk_targets = targets[start : start + self.chunk_rows]
+            gathered = logits.gather(1, chunk_targets.clamp(min=0).unsqueeze(1)).squeeze(1)
+            q_parts.append(torch.where(chunk_targets >= 0, gathered, torch.zeros_like(gathered)))
+            v_parts.append(soft_value(logits, self.alpha))
+        return torch.cat(q_parts), torch.cat(v_parts)
+
+    def check(self, model, decoder) -> None:
+        device = self.projection.weight.device
+        ids = torch.arange(3, 11, device=device).unsqueeze(0)
+        expected = model(input_ids=ids).logits[0].float()
+        got = self.logits(decoder(input_ids=ids).last_hidden_state[0])
+        tolerance = 1e-3 * max(1.0, float(expected.abs().max()))
+        if not torch.allclose(expected, got, atol=tolerance, rtol=0):
+            raise NotImplementedError(
+                f"{type(model).__name__}: the output head could not be reproduced outside the model's forward "
+                f"(max |diff| {float((expected - got).abs().max()):.3g}); this architecture is not supported"
+            )
+
+
+class EndoScorer:
+    """Endogenous reward of (context, response) pairs for a causal LM and its tokenizer.
+
+    Example:
+        >>> scorer = EndoScorer(model, tokenizer, RewardConfig(gamma=1.0))
+        >>> [r.reward for r in scorer.score([context, context], [good, bad])]
+    """
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        config: RewardConfig | None = None,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        max_length: int | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.config = config or RewardConfig()
+        self.batch_tokens = batch_tokens
+        self.decoder = model.base_model
+        self.head = OutputHead(model, self.config.alpha, chunk_bytes)
+        self.end_of_turn = end_of_turn_id(tokenizer)
+        self.max_length = max_length or model.config.get_text_config().max_position_embeddings
+        self.device = self.head.projection.weight.device
+        with torch.inference_mode():
+            self.head.check(model, self.decoder)
+
+    # -- tokenization (SPEC §1: context and response encoded separately) --
+
+    def encode_context(self, context: str) -> list[int]:
+        """Context ids; the tokenizer adds BOS unless the rendered context already starts with it."""
+        bos = self.tokenizer.bos_token
+        add_special = not (bos and context.startswith(bos))
+        ids = self.tokenizer(context, add_special_tokens=add_special).input_ids
+        # An empty context still needs one state to predict the first response token from.
+        return ids or [self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.end_of_turn]
+
+    def encode_response(self, response: str, name: str = "item") -> list[int]:
+        """Scored ids = encode(response) (no special tokens) + [end-of-turn] when ``append_eos``."""
+        ids = self.tokenizer(response, add_special_tokens=False).input_ids if response else []
+        if self.config.append_eos:
+            ids = ids + [self.end_of_turn]
+        if not ids:
+            raise ScoringError(f"{name}: nothing to score (empty response and append_eos=False)")
+        return ids
+
+    # -- public API --
+
+    def score(
+        self,
+        contexts: Sequence[str],
+        responses: Sequence[str],
+        names: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> list[ScoredResponse]:
+        """Score each response after its context (already formatted, see ``formatting``)."""
+        if len(contexts) != len(responses):
+            raise ValueError(f"{len(contexts)} contexts but {len(responses)} responses")
+        names = names or [f"item {i}" for i in range(len(responses))]
+        context_ids: dict[str, list[int]] = {}
+        pairs = []
+        for context, response, name in zip(contexts, responses, names):
+            if context not in context_ids:
+                context_ids[context] = self.encode_context(context)
+            pairs.append((context_ids[context], self.encode_response(response, name)))
+        return self.score_ids(pairs, names=names, progress=progress)
+
+    def score_ids(
+        self,
+        pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
+        names: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> list[ScoredResponse]:
+        """Score (context ids, scored ids) pairs: the scored ids already include any end-of-turn token."""
+        stats = self.token_stats(pairs, names=names, progress=progress)
+        return [self.reward(s) for s in stats]
+
+    def reward(self, stats: TokenStats, config: RewardConfig | None = None) -> ScoredResponse:
+        """Turn token stats into rewards under ``config`` (default: the scorer's)."""
+        config = config or self.config
+        rewards, outcome = reward_from_stats(stats.q, stats.v, stats.v_next, config)
+        return ScoredResponse(reward=outcome, token_rewards=rewards, stats=stats, config=config)
+
+    def token_stats(
+        self,
+        pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
+        names: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> list[TokenStats]:
+        """q, V(s_t), V(s_{t+1}) for every scored token of every pair, in input order."""
+        items = [self._check(i, ctx, scored, names) for i, (ctx, scored) in enumerate(pairs)]
+        groups: dict[tuple[int, ...], list[_Item]] = {}
+        for item in items:
+            groups.setdefault(item.context, []).append(item)
+        results: list[TokenStats | None] = [None] * len(items)
+        bar = tqdm(total=len(items), desc="endorm scoring", unit="resp", disable=not progress)
+        with torch.inference_mode():
+            for context, group in groups.items():
+                for item, item_stats in self._score_group(context, group):
+                    results[item.index] = item_stats
+                    bar.update(1)
+        bar.close()
+        return results  # type: ignore[return-value]
+
+    # -- internals --
+
+    def _check(self, index: int, context: Sequence[int], scored: Sequence[int], names) -> _Item:
+        name = names[index] if names else f"item {index}"
+        if not scored:
+            raise ScoringError(f"{name}: nothing to score (no response tokens)")
+        if not context:
+            raise ScoringError(f"{name}: empty context (at least one token is needed)")
+        total = len(context) + len(scored)
+        if total > self.max_length:
+            raise ScoringError(
+                f"{name}: context ({len(context)} tokens) + response ({len(scored)} tokens) = {total} tokens "
+                f"exceeds the model's maximum length {self.max_length}; shorten it (nothing is truncated silently)"
+            )
+        return _Item(index, tuple(context), list(scored))
+
+    def _batches(self, group: list[_Item]) -> Iterator[list[_Item]]:
+        """Longest first, as many responses as fit ``batch_tokens`` padded tokens."""
+        ordered = sorted(group, key=lambda it: len(it.scored), reverse=True)
+        batch: list[_Item] = []
+        for item in ordered:
+            longest = len(batch[0].scored) if batch else len(item.scored)
+            if batch and longest * (len(batch) + 1) > self.batch_tokens:
+                yield batch
+                batch = []
+            batch.append(item)
+        if batch:
+            yield batch
+
+    def _score_group(self, context: tuple[int, ...], group: list[_Item]) -> Iterator[tuple[_Item, TokenStats]]:
+        """Run the context once, then every batch of its responses on a copy of the context's KV cache."""
+        context_ids = torch.tensor([context], device=self.device)
+        context_out = self.decoder(input_ids=context_ids, use_cache=True)
+        first_state = context_out.last_hidden_state[0, -1:]
+        for batch in self._batches(group):
+            cache = copy.deepcopy(context_out.past_key_values)
+            cache.batch_repeat_interleave(len(batch))
+            hidden = self._response_hidden(batch, len(context), cache)
+            yield from zip(batch, self._batch_stats(batch, first_state, hidden))
+
+    def _response_hidden(self, batch: list[_Item], offset: int, cache) -> torch.Tensor:
+        """Decoder states of right-padded responses after a shared cached context: [B, L, H].
+
+        Padding sits after every real token, so causal attention keeps it out of the real positions.
+        """
+        length = len(batch[0].scored)
+        pad = self.end_of_turn
+        ids = torch.tensor([it.scored + [pad] * (length - len(it.scored)) for it in batch], device=self.device)
+        positions = torch.arange(offset, offset + length, device=self.device)
+        out = self.decoder(
+            input_ids=ids,
+            past_key_values=cache,
+            use_cache=True,
+            position_ids=positions.unsqueeze(0).expand(len(batch), -1),
+            cache_position=positions,
+        )
+        return out.last_hidden_state
+
+    def _batch_stats(self, batch: list[_Item], first_state: torch.Tensor, hidden: torch.Tensor) -> list[TokenStats]:
+        """Gather the T + 1 states of each response (s_1 .. s_{T+1}) and apply the head in chunks."""
+        rows, targets = [], []
+        for b, item in enumerate(batch):
+            rows.append(first_state)
+            rows.append(hidden[b, : len(item.scored)])
+            targets.extend(item.scored + [-1])
+        q, v = self.head.q_and_v(torch.cat(rows), torch.tensor(targets, device=self.device))
+        stats, start = [], 0
+        for item in batch:
+            t = len(item.scored)
+            stats.append(
+                TokenStats(
+                    token_ids=item.scored,
+                    q=q[start : start + t].cpu(),
+                    v=v[start : start + t].cpu(),
+                    v_next=v[start + 1 : start + t + 1].cpu(),
+                )
+            )
+            start += t + 1
+        return stats
