@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,10 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+# Tests read the local data (CI clones the repo with shared/ beside it); tests of the hub and
+# embedded fallbacks unset this with monkeypatch.
+os.environ.setdefault("ENDORM_DATA_DIR", str(SHARED_DATA))
 
 
 @pytest.fixture(scope="session")
