@@ -1,0 +1,494 @@
+"""Leaderboard tables from lm-eval runs (RM-Bench Table 1, DSP matrix, Multifaceted, math Table 3) as Markdown and HTML.
+
+Every aggregate is recomputed here from per-task metrics as a macro average over the domains a run
+has, never read from lm-eval group rows (whose weighting differs). Output is deterministic: sorted
+rows, fixed float formatting, and no timestamp other than the dates read from the results files.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from endorm_tasks.data_sources import DataError
+from endorm_tasks.math_eval import BENCHMARKS as MATH_BENCHMARKS
+from endorm_tasks.reward import RewardConfig
+from endorm_tasks.results import Metric, Run
+from endorm_tasks.rmbench import RMBENCH_DOMAINS
+
+DASH = "–"
+METHODS: tuple[tuple[str, str], ...] = (
+    ("verifier", "Generative Verifier"),
+    ("genrm_pointwise", "GenRM-Pointwise"),
+    ("genrm_pointwise_gen", "GenRM-Pointwise (generated score)"),
+    ("genrm_pairwise", "GenRM-Pairwise"),
+    ("", "EndoRM"),
+    ("template", "EndoRM (App. D template)"),
+)
+"""Task-name infix of each method (``rmbench_<infix>_chat``) and its name in tables, in the paper's order."""
+ENDORM_METHODS = ("", "template")
+LEVELS: tuple[str, ...] = ("easy", "normal", "hard")
+DSP_DOMAINS: tuple[tuple[str, str], ...] = (
+    ("academy", "Academy"),
+    ("business", "Business"),
+    ("literature", "Literature&Art"),
+    ("entertainment", "Entertainment"),
+)
+"""Rows (reward models) and columns (test domains) of the paper's Table 2, in its order."""
+MATH_TASKS: tuple[tuple[str, str], ...] = tuple((b.task, b.column) for b in MATH_BENCHMARKS.values())
+"""(lm-eval task, column) of the paper's Table 3, in its order."""
+
+
+@dataclass(frozen=True)
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Figure:
+    path: str
+    """Relative to the report file."""
+    alt: str
+
+
+Block = str | Table | Figure
+"""A paragraph (Markdown inline code allowed), a table or a figure."""
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    title: str
+    sections: list[Section]
+
+
+def method_name(method: str) -> str:
+    return dict(METHODS)[method]
+
+
+def _infix(method: str) -> str:
+    return f"{method}_" if method else ""
+
+
+def rmbench_task(method: str, domain: str) -> str:
+    return f"rmbench_{_infix(method)}{domain}"
+
+
+def dsp_task(method: str, rm_domain: str) -> str:
+    return f"dsp_{_infix(method)}rm-{rm_domain}"
+
+
+def multifaceted_task(method: str) -> str:
+    return f"multifaceted_{method}" if method else "multifaceted"
+
+
+def percent(metric: Metric | None, digits: int = 1) -> str:
+    """``70.2 ± 1.3`` in percent points; the dash for a missing value."""
+    if metric is None:
+        return DASH
+    text = f"{100 * metric.value:.{digits}f}"
+    return text if metric.stderr is None else f"{text} ± {100 * metric.stderr:.{digits}f}"
+
+
+def count(metric: Metric | None) -> str:
+    return DASH if metric is None else f"{metric.value:.0f}"
+
+
+def mean_metric(metrics: Sequence[Metric | None]) -> Metric | None:
+    """Mean of independent estimates, stderr sqrt(sum se^2) / k when every part has one; None if any is missing."""
+    if not metrics or any(m is None for m in metrics):
+        return None
+    k = len(metrics)
+    stderrs = [m.stderr for m in metrics]
+    stderr = math.sqrt(sum(se * se for se in stderrs)) / k if None not in stderrs else None
+    return Metric(sum(m.value for m in metrics) / k, stderr)
+
+
+def missing_notes(run: Run, tasks: Sequence[str], names: Sequence[str]) -> list[str]:
+    """One note per metric a present task lacks (its cells and the averages using it show the dash)."""
+    return [
+        f"`{task}` in {run.source} has no metric `{name}`."
+        for task in tasks
+        if task in run.metrics
+        for name in names
+        if name not in run.metrics[task]
+    ]
+
+
+def method_entries(runs: Sequence[Run], tasks_of: Callable[[str], Sequence[str]]) -> list[tuple[Run, str]]:
+    """(run, method) pairs where the run has any of the method's tasks, sorted by label, method order, file."""
+    order = {method: i for i, (method, _) in enumerate(METHODS)}
+    found = [(run, m) for run in runs for m, _ in METHODS if any(task in run.metrics for task in tasks_of(m))]
+    return sorted(found, key=lambda entry: (entry[0].label, order[entry[1]], entry[0].source))
+
+
+def config_text(run: Run, method: str) -> str:
+    """How the row's rewards were computed: the reward options for EndoRM, the lm-eval model for judges."""
+    if method not in ENDORM_METHODS:
+        return f"judge via `{run.model_type}`"
+    if run.reward_config:
+        return ", ".join(f"{key}={value}" for key, value in run.reward_config.items())
+    return "hf log-likelihood (= gamma 1, no end-of-turn)" if run.model_type == "hf" else DASH
+
+
+# RM-Bench (Table 1)
+
+RMBENCH_HEADER = [d.capitalize() for d in RMBENCH_DOMAINS] + ["Easy", "Normal", "Hard", "Avg"]
+
+
+def rmbench_cells(per_domain: dict[str, dict[str, Metric]]) -> list[Metric | None]:
+    """Chat, Math, Code, Safety scores then Easy, Normal, Hard, Avg as macro averages over the domains present."""
+    present = [d for d in RMBENCH_DOMAINS if d in per_domain]
+    domain_scores = [per_domain[d].get("acc") if d in per_domain else None for d in RMBENCH_DOMAINS]
+    averages = [mean_metric([per_domain[d].get(name) for d in present]) for name in (*LEVELS, "acc")]
+    return domain_scores + averages
+
+
+def rmbench_tasks(method: str) -> list[str]:
+    return [rmbench_task(method, d) for d in RMBENCH_DOMAINS]
+
+
+def domains_note(rows: list[tuple[str, list[str]]]) -> str | None:
+    """Which domains the averages cover, when any row lacks one (SPEC §3: name the domains present)."""
+    if all(len(domains) == len(RMBENCH_DOMAINS) for _, domains in rows):
+        return None
+    groups: dict[str, list[str]] = {}
+    for name, domains in rows:
+        groups.setdefault(", ".join(domains), []).append(name)
+    parts = "; ".join(f"{domains}: {', '.join(names)}" for domains, names in groups.items())
+    return f"{DASH} = not evaluated. Easy, Normal, Hard and Avg average the domains present ({parts})."
+
+
+def rmbench_section(runs: Sequence[Run]) -> Section | None:
+    rows, domain_sets, notes = [], [], []
+    for run, method in method_entries(runs, rmbench_tasks):
+        per_domain = {d: run.metrics[t] for d, t in zip(RMBENCH_DOMAINS, rmbench_tasks(method)) if t in run.metrics}
+        rows.append([run.label, method_name(method), *map(percent, rmbench_cells(per_domain)), config_text(run, method)])
+        domain_sets.append((f"{run.label} / {method_name(method)}", list(per_domain)))
+        notes += missing_notes(run, rmbench_tasks(method), (*LEVELS, "acc"))
+    if not rows:
+        return None
+    intro = "Accuracy (%) ± standard error where lm-eval reports one; the averages' errors combine the domains' as independent."
+    table = Table(["Model", "Method", *RMBENCH_HEADER, "Reward config"], rows)
+    return Section("RM-Bench (Table 1 layout)", [intro, table, *filter(None, [domains_note(domain_sets)]), *notes])
+
+
+# DSP (Table 2)
+
+
+@dataclass
+class DspMatrix:
+    """One run's 4x4 DSP accuracies for one method: rows = domain RM, columns = test domain."""
+
+    run: Run
+    method: str
+    cells: list[list[Metric | None]]
+    identical_pairs: list[Metric | None]
+
+    @property
+    def figure(self) -> str:
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", self.run.label).strip("-")
+        return f"figures/dsp_{slug}_{self.method or 'endorm'}.png"
+
+    @property
+    def title(self) -> str:
+        return f"{self.run.label} / {method_name(self.method)}"
+
+    def values(self) -> list[list[float | None]]:
+        return [[None if m is None else m.value for m in row] for row in self.cells]
+
+    def diagonal_mean(self) -> float | None:
+        diagonal = [row[i] for i, row in enumerate(self.values()) if row[i] is not None]
+        return sum(diagonal) / len(diagonal) if diagonal else None
+
+    def specificity_gap(self) -> float | None:
+        """Mean over complete rows of (diagonal - mean of the row's off-diagonal cells)."""
+        gaps = []
+        for i, row in enumerate(self.values()):
+            if None in row:
+                continue
+            off = [v for j, v in enumerate(row) if j != i]
+            gaps.append(row[i] - sum(off) / len(off))
+        return sum(gaps) / len(gaps) if gaps else None
+
+
+def dsp_tasks(method: str) -> list[str]:
+    return [dsp_task(method, rm) for rm, _ in DSP_DOMAINS]
+
+
+def dsp_matrices(runs: Sequence[Run]) -> list[DspMatrix]:
+    """Every (run, method) with at least one DSP reward-model task."""
+    return [
+        DspMatrix(run, method,
+                  [[run.metric(task, f"acc_{test}") for test, _ in DSP_DOMAINS] for task in dsp_tasks(method)],
+                  [run.metric(task, "n_identical_pairs") for task in dsp_tasks(method)])
+        for run, method in method_entries(runs, dsp_tasks)
+    ]
+
+
+def _points(value: float | None) -> str:
+    return DASH if value is None else f"{100 * value:.2f}"
+
+
+def dsp_section(matrices: Sequence[DspMatrix], figures: bool) -> Section | None:
+    if not matrices:
+        return None
+    names = [name for _, name in DSP_DOMAINS]
+    summary = Table(
+        ["Model", "Method", *names, "Diagonal mean", "Specificity gap"],
+        [
+            [m.run.label, method_name(m.method), *(percent(m.cells[i][i], 2) for i in range(len(names))),
+             _points(m.diagonal_mean()), _points(m.specificity_gap())]
+            for m in matrices
+        ],
+        "Diagonal: each domain RM on its own test domain",
+    )
+    blocks: list[Block] = [
+        "Accuracy (%) of the reward conditioned on each domain's system prompt (row) on each test domain's "
+        "pairs (column). Specificity gap = mean over RMs of (diagonal - mean of the row's off-diagonal cells), "
+        "over complete rows.",
+        summary,
+    ]
+    for m in matrices:
+        blocks.append(Table(
+            ["RM \\ test domain", *names, "Identical pairs"],
+            [[name, *(percent(c, 2) for c in row), count(n)] for name, row, n in zip(names, m.cells, m.identical_pairs)],
+            m.title,
+        ))
+        if figures:
+            blocks.append(Figure(m.figure, f"DSP matrix heatmap, {m.title}"))
+        blocks += missing_notes(m.run, dsp_tasks(m.method), [f"acc_{test}" for test, _ in DSP_DOMAINS])
+    return Section("DSP domain-specific preference (Table 2 layout)", blocks)
+
+
+# Multifaceted-Bench
+
+
+def multifaceted_section(runs: Sequence[Run]) -> Section | None:
+    entries = method_entries(runs, lambda method: [multifaceted_task(method)])
+    if not entries:
+        return None
+    sources = sorted({name for run, method in entries for name in run.metrics[multifaceted_task(method)]
+                      if name.startswith("acc_")})
+    rows = [
+        [run.label, method_name(method),
+         *(percent(run.metric(multifaceted_task(method), s)) for s in sources),
+         percent(run.metric(multifaceted_task(method), "acc")),
+         count(run.metric(multifaceted_task(method), "n_unpaired_rows"))]
+        for run, method in entries
+    ]
+    header = ["Model", "Method", *(s.removeprefix("acc_") for s in sources), "Overall", "Unpaired rows"]
+    intro = "Accuracy (%) per source benchmark of the rows; pairs are the reference answers of other system messages for the same prompt."
+    return Section("Multifaceted-Bench (per source)", [intro, Table(header, rows)])
+
+
+# Math (Table 3)
+
+
+def math_cells(run: Run) -> list[Metric | None]:
+    """The five benchmarks' accuracies then their mean, only when all five are there (as ``math_eval.table3_row``)."""
+    cells = [run.metric(task, "acc") for task, _ in MATH_TASKS]
+    return cells + [mean_metric(cells)]
+
+
+def _with_delta(cell: Metric | None, base: Metric | None) -> str:
+    text = percent(cell)
+    if cell is None or base is None:
+        return text
+    return f"{text} ({100 * (cell.value - base.value):+.1f})"
+
+
+def math_section(runs: Sequence[Run], baseline: str | None) -> Section | None:
+    math_runs = [run for run in runs if any(task in run.metrics for task, _ in MATH_TASKS)]
+    if not math_runs:
+        return None
+    base = next((run for run in math_runs if run.label == baseline), None)
+    base_cells = math_cells(base) if base else None
+    math_runs.sort(key=lambda run: run is not base)  # the baseline row first, as in the paper
+    rows = []
+    for run in math_runs:
+        cells = math_cells(run)
+        if base_cells is None or run is base:
+            texts = [percent(c) for c in cells]
+        else:
+            texts = [_with_delta(c, b) for c, b in zip(cells, base_cells)]
+        timeouts = [t.value for task, _ in MATH_TASKS if (t := run.metric(task, "n_timeouts"))]
+        rows.append([run.label, *texts, f"{sum(timeouts):.0f}" if timeouts else DASH])
+    blocks: list[Block] = [
+        "Accuracy (%) ± standard error (avg@k for AIME24 and AMC23, pass@1 otherwise); Avg = mean of the five, "
+        f"{DASH} unless all five were run.",
+        Table(["Model", *(name for _, name in MATH_TASKS), "Avg", "Timeouts"], rows),
+    ]
+    if base:
+        blocks.append(f"(+x.x) = difference in points against the baseline row `{base.label}`.")
+    elif baseline:
+        labels = ", ".join(f"`{run.label}`" for run in math_runs)
+        blocks.append(f"Baseline `{baseline}` has no math results (rows: {labels}); no differences shown.")
+    return Section("Math (Table 3 layout)", blocks)
+
+
+# Reward-configuration sweep
+
+
+def _sweep_metrics(sweep: dict[str, Any], source: str) -> tuple[list[dict], dict[str, dict[str, dict[str, Metric]]]]:
+    """Validated configs and label -> domain -> metrics of an ``endorm-sweep`` file."""
+    configs, rmbench = sweep.get("configs"), sweep.get("rmbench")
+    if not isinstance(configs, list) or not isinstance(rmbench, dict):
+        raise DataError(f"{source}: expected fields 'configs' (a list) and 'rmbench' (an object)")
+    per_label = {}
+    for label, domains in rmbench.items():
+        try:
+            # Only the domains: the file's own "avg" is recomputed like every other average here.
+            per_label[label] = {d: {k: Metric(float(v)) for k, v in metrics.items() if v is not None}
+                                for d, metrics in domains.items() if d in RMBENCH_DOMAINS}
+        except (AttributeError, TypeError, ValueError) as err:
+            raise DataError(f"{source}: rmbench[{label!r}] should map domain -> {{metric: number}} ({err})") from err
+    return configs, per_label
+
+
+def sweep_section(sweep: dict[str, Any], source: str) -> Section:
+    """The best configuration by RM-Bench Avg against the default (gamma 1, sum, soft_bellman)."""
+    configs, per_label = _sweep_metrics(sweep, source)
+    default = RewardConfig()
+    scored = [c for c in configs if c.get("label") in per_label]
+    if not scored:
+        raise DataError(f"{source}: no entry of 'configs' has a label with 'rmbench' results")
+    averages = {c["label"]: rmbench_cells(per_label[c["label"]])[-1] for c in scored}
+    # max() keeps the first of equal maxima, so ties go to the alphabetically first label.
+    best = max(sorted(scored, key=lambda c: c["label"]),
+               key=lambda c: averages[c["label"]].value if averages[c["label"]] else -math.inf)
+    defaults = [c for c in scored if (c.get("gamma"), c.get("aggregate"), c.get("reward_form"))
+                == (default.gamma, default.aggregate, default.reward_form)]
+    chosen = [("default", defaults[0])] if defaults else []
+    if best not in [c for _, c in chosen]:
+        chosen.append(("best", best))
+    rows = [[role, str(c["label"]), str(c.get("gamma")), str(c.get("aggregate")), str(c.get("reward_form")),
+             *(percent(m) for m in rmbench_cells(per_label[c["label"]]))] for role, c in chosen]
+    blocks: list[Block] = [
+        f"From `{source}` ({len(scored)} configurations scored on RM-Bench); best = highest Avg.",
+        Table(["", "Config", "gamma", "aggregate", "reward_form", *RMBENCH_HEADER], rows),
+    ]
+    if not defaults:
+        blocks.append("The sweep has no default configuration (gamma 1, aggregate sum, soft_bellman).")
+    elif len(chosen) == 1:
+        blocks.append("The default configuration is also the best one.")
+    return Section("Reward configuration: best vs default (RM-Bench)", blocks)
+
+
+# Provenance
+
+
+def sources_section(runs: Sequence[Run]) -> Section:
+    rows = [
+        [run.label, run.source, run.model_type or DASH, run.model_path or DASH,
+         config_text(run, "") if run.model_type == "endorm" else DASH,
+         DASH if run.limit is None else f"{run.limit:g}", run.git_hash or DASH, run.lm_eval_version or DASH,
+         run.date_utc() or DASH]
+        for run in runs
+    ]
+    header = ["Label", "Results file", "lm-eval model", "Model", "Reward config", "Limit", "Commit", "lm-eval", "Date"]
+    return Section("Sources", ["Every row above comes from one of these lm-eval results files.", Table(header, rows)])
+
+
+def build_report(
+    runs: Sequence[Run],
+    baseline: str | None = None,
+    sweep: tuple[dict[str, Any], str] | None = None,
+    figures: bool = True,
+    title: str = "EndoRM leaderboard",
+) -> Report:
+    """All sections that have data, then the sources; ``sweep`` = (parsed sweep file, its name)."""
+    sections = [
+        rmbench_section(runs),
+        dsp_section(dsp_matrices(runs), figures),
+        multifaceted_section(runs),
+        math_section(runs, baseline),
+        sweep_section(*sweep) if sweep else None,
+        sources_section(runs),
+    ]
+    return Report(title, [s for s in sections if s is not None])
+
+
+# Rendering
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(table: Table) -> list[str]:
+    lines = [f"### {table.caption}", ""] if table.caption else []
+    lines.append("| " + " | ".join(map(_md_cell, table.header)) + " |")
+    lines.append("|" + "|".join("---" for _ in table.header) + "|")
+    lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in table.rows]
+    return lines
+
+
+def to_markdown(report: Report) -> str:
+    lines = [f"# {report.title}", ""]
+    for section in report.sections:
+        lines += [f"## {section.title}", ""]
+        for block in section.blocks:
+            if isinstance(block, Table):
+                lines += markdown_table(block)
+            elif isinstance(block, Figure):
+                lines.append(f"![{block.alt}]({block.path})")
+            else:
+                lines.append(block)
+            lines.append("")
+    return "\n".join(lines)
+
+
+def inline_html(text: str) -> str:
+    """Escaped text with Markdown inline code turned into ``<code>``."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def html_table(table: Table) -> str:
+    caption = f"<caption>{inline_html(table.caption)}</caption>" if table.caption else ""
+    head = "".join(f"<th>{inline_html(h)}</th>" for h in table.header)
+    body = "".join("<tr>" + "".join(f"<td>{inline_html(c)}</td>" for c in row) + "</tr>\n" for row in table.rows)
+    return f"<table>{caption}\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>"
+
+
+CSS = (
+    "body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}"
+    "table{border-collapse:collapse;margin:1em 0}"
+    "th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}"
+    "th:first-child,td:first-child,th:nth-child(2),td:nth-child(2){text-align:left}"
+    "caption{font-weight:bold;text-align:left}"
+    "img{max-width:36em}"
+)
+
+
+def html_page(title: str, body: str, css: str = CSS) -> str:
+    """A self-contained HTML5 page."""
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
+        f"<style>{css}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def to_html(report: Report) -> str:
+    parts = [f"<h1>{html.escape(report.title)}</h1>"]
+    for section in report.sections:
+        parts.append(f"<h2>{html.escape(section.title)}</h2>")
+        for block in section.blocks:
+            if isinstance(block, Table):
+                parts.append(html_table(block))
+            elif isinstance(block, Figure):
+                parts.append(f'<img src="{html.escape(block.path)}" alt="{html.escape(block.alt)}">')
+            else:
+                parts.append(f"<p>{inline_html(block)}</p>")
+    return html_page(report.title, "\n".join(parts))

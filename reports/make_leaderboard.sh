@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Regenerate leaderboard.md, leaderboard.html and figures/ from the lm-eval results files under
+# results/ (every *.json there, any depth) and sweep.json when present.
+# Usage: bash reports/make_leaderboard.sh [OUT_DIR]   (default: this folder)
+# The math rows are compared with the bundled model's row (edit --baseline to change it: the
+# committed report must stay reproducible from this file alone).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+out="${1:-$here}"
+args=("$here/results" --out-dir "$out" --baseline smollm2-135m-instruct)
+if [[ -f "$here/sweep.json" ]]; then
+  args+=(--sweep "$here/sweep.json")
+fi
+endorm-report "${args[@]}"

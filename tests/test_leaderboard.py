@@ -1,0 +1,230 @@
+"""Leaderboard from hand-made lm-eval results files: parsing, table values, deltas, missing metrics, determinism.
+
+Expected numbers are computed here from the fixture values (see tests/fixtures/results/*.json), not
+by the code under test.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from endorm_tasks.cli import report as report_cli
+from endorm_tasks.data_sources import DataError
+from endorm_tasks.leaderboard import Table, build_report, to_html, to_markdown
+from endorm_tasks.math_eval import table3_row, table3_stderr
+from endorm_tasks.results import load_run, load_runs, run_from_dict
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RESULTS = FIXTURES / "results"
+REPO = Path(__file__).resolve().parents[1]
+SMOL = "smollm2-135m-instruct"
+
+
+def tables(report) -> dict[str, Table]:
+    """Tables by section title (first table) and by caption."""
+    found = {}
+    for section in report.sections:
+        for block in section.blocks:
+            if isinstance(block, Table):
+                found.setdefault(block.caption or section.title, block)
+    return found
+
+
+def row(table: Table, *key: str) -> dict[str, str]:
+    """The row whose first cells equal ``key``, as header -> cell."""
+    matches = [r for r in table.rows if tuple(r[: len(key)]) == key]
+    assert len(matches) == 1, (key, table.rows)
+    return dict(zip(table.header, matches[0]))
+
+
+def paragraphs(report) -> str:
+    return "\n".join(b for s in report.sections for b in s.blocks if isinstance(b, str))
+
+
+@pytest.fixture(scope="module")
+def fixture_report():
+    return build_report(load_runs([RESULTS]), baseline="qwen-math-base", sweep=(json.loads((FIXTURES / "sweep.json").read_text()), "sweep.json"))
+
+
+def test_parses_real_lm_eval_output():
+    """A file written by lm_eval 0.4.13 itself (a two-item task and its group)."""
+    run = load_run(FIXTURES / "lmeval_tinymc.json")
+    assert run.model == SMOL and run.model_type == "hf" and run.limit == 3.0
+    assert run.metric("tinymc", "acc").value == pytest.approx(2 / 3)
+    assert run.metric("tinymc", "acc").stderr == pytest.approx(1 / 3)
+    assert set(run.metrics) == {"tinymc", "tinygrp"}
+    assert run.reward_config == {} and run.git_hash is None
+
+
+def test_parses_stderr_na_model_args_string_and_reward_config():
+    judges = load_run(RESULTS / "judges_smollm2.json")
+    assert judges.model == SMOL  # from "pretrained=<path>,dtype=float32"
+    assert judges.metric("rmbench_verifier_chat", "easy").stderr is None  # "N/A"
+    endorm = load_run(RESULTS / "endorm_smollm2.json")
+    assert endorm.reward_config["reward_form"] == "soft_bellman" and endorm.reward_config["append_eos"] is True
+    assert endorm.date_utc() == "2026-11-23 19:05 UTC"
+
+
+def test_bundled_shorthand_is_named_after_the_model():
+    run = run_from_dict({"results": {}, "config": {"model": "endorm", "model_args": {"pretrained": "bundled"}}}, "x.json")
+    assert run.model == SMOL and run.label == SMOL
+
+
+def test_filters_other_than_none_keep_their_name():
+    run = run_from_dict({"results": {"t": {"exact_match,strict-match": 0.5, "exact_match_stderr,strict-match": 0.1}}}, "x.json")
+    assert run.metric("t", "exact_match,strict-match").stderr == 0.1
+
+
+def test_not_a_results_file_names_file_and_field(tmp_path):
+    path = tmp_path / "sweep.json"
+    path.write_text('{"configs": []}')
+    with pytest.raises(DataError, match=r"sweep\.json.*'results'"):
+        load_runs([tmp_path])
+
+
+def test_labels_stay_plain_unless_runs_of_one_model_share_a_task(tmp_path):
+    assert {r.label for r in load_runs([RESULTS])} == {SMOL, "qwen-math-base", "qwen-math-rl"}
+    for name in ("a.json", "b.json"):
+        (tmp_path / name).write_bytes((RESULTS / "math_base.json").read_bytes())
+    assert [r.label for r in load_runs([tmp_path])] == ["qwen-math-base (a)", "qwen-math-base (b)"]
+
+
+def test_rmbench_table1_macro_averages_over_present_domains(fixture_report):
+    table = tables(fixture_report)["RM-Bench (Table 1 layout)"]
+    endorm = row(table, SMOL, "EndoRM")
+    # chat / code / safety: acc .6/.5/.9 (se .05/.04/.03), easy .8/.7/.95, normal = acc, hard .4/.3/.85
+    avg, se = (0.6 + 0.5 + 0.9) / 3, math.sqrt(0.05**2 + 0.04**2 + 0.03**2) / 3
+    assert endorm["Avg"] == f"{100 * avg:.1f} ± {100 * se:.1f}" == "66.7 ± 2.4"  # the group says 55.0
+    assert endorm["Easy"] == "81.7" and endorm["Normal"] == "66.7" and endorm["Hard"] == "51.7"
+    assert (endorm["Chat"], endorm["Math"], endorm["Safety"]) == ("60.0 ± 5.0", "–", "90.0 ± 3.0")
+    assert "append_eos=True" in endorm["Reward config"]
+    pairwise = row(table, SMOL, "GenRM-Pairwise")
+    assert (pairwise["Code"], pairwise["Avg"]) == ("–", "55.0 ± 5.0")
+    # The paper's order: judges first, EndoRM last.
+    assert [r[1] for r in table.rows] == ["Generative Verifier", "GenRM-Pairwise", "EndoRM"]
+    note = paragraphs(fixture_report)
+    assert "chat, code, safety: smollm2-135m-instruct / Generative Verifier, smollm2-135m-instruct / EndoRM" in note
+    assert "chat: smollm2-135m-instruct / GenRM-Pairwise" in note
+
+
+def test_dsp_matrix_diagonal_mean_and_specificity_gap(fixture_report):
+    matrix = [[0.80, 0.40, 0.30, 0.50], [0.30, 0.70, 0.20, 0.40], [0.20, 0.30, 0.60, 0.40], [0.40, 0.30, 0.50, 0.75]]
+    diagonal = [matrix[i][i] for i in range(4)]
+    gaps = [matrix[i][i] - (sum(matrix[i]) - matrix[i][i]) / 3 for i in range(4)]
+    summary = row(tables(fixture_report)["Diagonal: each domain RM on its own test domain"], SMOL, "EndoRM")
+    assert summary["Diagonal mean"] == f"{100 * sum(diagonal) / 4:.2f}" == "71.25"
+    assert summary["Specificity gap"] == f"{100 * sum(gaps) / 4:.2f}" == "36.25"
+    assert summary["Literature&Art"] == "60.00 ± 2.00"
+    detail = tables(fixture_report)[f"{SMOL} / EndoRM"]
+    assert row(detail, "Business")["Literature&Art"] == "20.00 ± 2.00"
+    assert row(detail, "Business")["Identical pairs"] == "30"
+    # Only the academy RM was run for the verifier: its gap uses that complete row alone.
+    verifier = row(tables(fixture_report)["Diagonal: each domain RM on its own test domain"], SMOL, "Generative Verifier")
+    assert (verifier["Business"], verifier["Diagonal mean"], verifier["Specificity gap"]) == ("–", "50.00", "0.00")
+
+
+def test_multifaceted_per_source_columns(fixture_report):
+    table = tables(fixture_report)["Multifaceted-Bench (per source)"]
+    assert table.header[2:5] == ["alpaca_eval", "flask", "koala"]
+    endorm = row(table, SMOL, "EndoRM")
+    assert (endorm["alpaca_eval"], endorm["koala"], endorm["Overall"], endorm["Unpaired rows"]) == ("80.0", "–", "70.0 ± 3.0", "4")
+
+
+def test_math_table3_with_deltas_against_baseline(fixture_report):
+    table = tables(fixture_report)["Math (Table 3 layout)"]
+    base, rl = row(table, "qwen-math-base"), row(table, "qwen-math-rl")
+    assert base["AIME24"] == "20.0 ± 5.0" and base["Timeouts"] == "3"
+    assert rl["AIME24"] == "25.0 ± 5.0 (+5.0)" and rl["AMC23"] == "35.0 ± 6.0 (-5.0)"
+    avg_base, avg_rl = (0.2 + 0.4 + 0.6 + 0.1 + 0.3) / 5, (0.25 + 0.35 + 0.65 + 0.12 + 0.33) / 5
+    se = math.sqrt(0.05**2 + 0.06**2 + 3 * 0.02**2) / 5
+    assert base["Avg"] == f"{100 * avg_base:.1f} ± {100 * se:.1f}"
+    assert rl["Avg"] == f"{100 * avg_rl:.1f} ± {100 * se:.1f} (+{100 * (avg_rl - avg_base):.1f})" == "34.0 ± 1.7 (+2.0)"
+    assert rl["Timeouts"] == "5"
+    # The math module's own Table-3 helper agrees on the raw file.
+    raw = json.loads((RESULTS / "math_rl.json").read_text())
+    assert rl["Avg"].startswith(f"{table3_row(raw)['Avg']:.1f} ± {table3_stderr(raw)['Avg']:.1f} ")
+
+
+def test_math_avg_needs_all_five_benchmarks():
+    runs = load_runs([RESULTS / "math_base.json", RESULTS / "math_rl.json"])
+    rl = next(r for r in runs if r.label == "qwen-math-rl")
+    del rl.metrics["endorm_minerva"]
+    cells = row(tables(build_report(runs, baseline="qwen-math-base"))["Math (Table 3 layout)"], "qwen-math-rl")
+    assert (cells["Minerva"], cells["Avg"], cells["MATH500"]) == ("–", "–", "65.0 ± 2.0 (+5.0)")
+
+
+def test_unknown_baseline_is_stated_not_guessed():
+    report = build_report(load_runs([RESULTS / "math_base.json", RESULTS / "math_rl.json"]), baseline="nope")
+    assert "(+" not in to_markdown(report) and "Baseline `nope` has no math results" in paragraphs(report)
+
+
+def test_missing_metric_gives_dash_and_clear_note():
+    data = json.loads((RESULTS / "endorm_smollm2.json").read_text())
+    broken = copy.deepcopy(data)
+    del broken["results"]["rmbench_code"]["hard,none"], broken["results"]["rmbench_code"]["hard_stderr,none"]
+    report = build_report([run_from_dict(broken, "endorm_smollm2.json")])
+    endorm = row(tables(report)["RM-Bench (Table 1 layout)"], SMOL, "EndoRM")
+    assert endorm["Hard"] == "–" and endorm["Easy"] == "81.7"
+    assert "`rmbench_code` in endorm_smollm2.json has no metric `hard`." in paragraphs(report)
+
+
+def test_sweep_best_vs_default(fixture_report):
+    table = tables(fixture_report)["Reward configuration: best vs default (RM-Bench)"]
+    assert [r[:2] for r in table.rows] == [["default", "gamma=1,sum,soft_bellman"], ["best", "gamma=0.93,sum,logprob"]]
+    assert row(table, "best")["Avg"] == f"{100 * (0.7 + 0.6) / 2:.1f}" and row(table, "best")["Hard"] == "50.0"
+
+
+def test_sweep_with_bad_schema_names_the_file():
+    with pytest.raises(DataError, match="bad_sweep.json"):
+        build_report(load_runs([RESULTS / "math_base.json"]), sweep=({"configs": {}}, "bad_sweep.json"))
+
+
+def test_sources_record_model_commit_and_config(fixture_report):
+    sources = tables(fixture_report)["Sources"]
+    endorm = next(r for r in sources.rows if r[1] == "results/endorm_smollm2.json")
+    assert endorm[2:4] == ["endorm", "/root/.cache/endorm/smollm2-135m-instruct"] and endorm[6] == "a7b1708"
+    assert "gamma=1.0" in endorm[4]
+
+
+def test_html_escapes_and_markdown_escapes_pipes():
+    data = json.loads((RESULTS / "math_base.json").read_text())
+    data["config"]["model_args"]["pretrained"] = "/m/a|<b>"
+    report = build_report([run_from_dict(data, "x.json")])
+    assert "a\\|<b>" in to_markdown(report)
+    page = to_html(report)
+    assert "a|&lt;b&gt;" in page and "<b>" not in page
+
+
+def test_cli_is_deterministic_and_writes_heatmaps(tmp_path):
+    outputs = []
+    for name in ("one", "two"):
+        report_cli.main([str(RESULTS), "--out-dir", str(tmp_path / name), "--baseline", "qwen-math-base"])
+        outputs.append([(tmp_path / name / f"leaderboard.{ext}").read_bytes() for ext in ("md", "html")])
+    assert outputs[0] == outputs[1]
+    figures = sorted(p.name for p in (tmp_path / "one" / "figures").iterdir())
+    assert figures == [f"dsp_{SMOL}_endorm.png", f"dsp_{SMOL}_verifier.png"]
+    assert (tmp_path / "one" / "figures" / figures[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"figures/dsp_{SMOL}_endorm.png" in outputs[0][0].decode()
+
+
+def test_cli_without_results_fails_clearly(tmp_path):
+    with pytest.raises(SystemExit, match="no results JSON files"):
+        report_cli.main([str(tmp_path)])
+
+
+def test_committed_report_regenerates_byte_identically(tmp_path):
+    committed = REPO / "reports"
+    if not (committed / "leaderboard.md").is_file():
+        pytest.skip("no committed reports/leaderboard.md yet")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    subprocess.run(["bash", str(committed / "make_leaderboard.sh"), str(tmp_path)], check=True, env=env)
+    for name in ("leaderboard.md", "leaderboard.html"):
+        assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), name
