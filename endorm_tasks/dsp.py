@@ -1,0 +1,244 @@
+"""DSP, Domain-Specific Preference (Cheng et al. 2023, arXiv 2309.03126): data, pairs, 4x4 matrix (SPEC §3).
+
+Each query has one response per domain (academy, business, entertainment, literature) plus the
+original Alpaca answer (``normal``). For test domain D, chosen = responses[D] and rejected = each of
+the other four: 4 pairs per query. A "domain RM" is the reward conditioned on D's system prompt; each
+of the 4 RMs scores every response of a query once and is evaluated on all 4 test domains' pairs,
+giving a 4x4 accuracy matrix (rows = RM, columns = test domain) in the paper's Table 2 order.
+Data is local only (upstream is the GitHub repo Linear95/DSP): ``<data_dir>/dsp/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from endorm_tasks.data_sources import DATA_DIR_ENV, DataError, read_json, read_records, require_fields, resolve_data_dir
+
+DSP_DOMAINS: tuple[str, ...] = ("academy", "business", "literature", "entertainment")
+"""Rows and columns of the matrix, in the paper's Table 2 order."""
+RESPONSE_KEYS: tuple[str, ...] = (*DSP_DOMAINS, "normal")
+"""The 5 responses of a query, in the order a task scores them."""
+DOMAIN_TITLES: dict[str, str] = {
+    "academy": "Academy",
+    "business": "Business",
+    "literature": "Literature&Art",
+    "entertainment": "Entertainment",
+}
+DATA_FILE = "domain_specific_preference.test.json"
+PROMPTS_FILE = "dsp_system_prompts.json"
+UPSTREAM_URL = "https://github.com/Linear95/DSP/blob/main/data/domain_specific_preference.test.json"
+TASK_PREFIX = "dsp_rm-"
+
+
+def check_domain(domain: str) -> str:
+    if domain not in DSP_DOMAINS:
+        raise DataError(f"unknown DSP domain {domain!r}; expected one of {DSP_DOMAINS}")
+    return domain
+
+
+def dsp_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """``<data_dir>/dsp``; DSP has no hub copy, so a local directory is required."""
+    local = resolve_data_dir(data_dir)
+    if local is None:
+        raise DataError(
+            f"DSP is read from local files only: set {DATA_DIR_ENV} (or the task's data_dir metadata) to a "
+            f"directory holding dsp/{DATA_FILE} (from {UPSTREAM_URL}) and dsp/{PROMPTS_FILE}"
+        )
+    return local / "dsp"
+
+
+def to_doc(row: dict, index: int, where: str, data_source: str) -> dict:
+    """One upstream row as a document (keys id, query, responses, data_source)."""
+    require_fields(row, {"query": str, "responses": dict}, where)
+    responses = row["responses"]
+    for key in RESPONSE_KEYS:
+        if not isinstance(responses.get(key), str):
+            raise DataError(f"{where}: field 'responses' should map {key!r} to a string")
+    return {
+        "id": f"dsp/{index}",
+        "query": row["query"],
+        "responses": {key: responses[key] for key in RESPONSE_KEYS},
+        "data_source": data_source,
+    }
+
+
+def load_dsp(data_dir: str | os.PathLike | None = None) -> list[dict]:
+    """Documents ``{id, query, responses{academy, business, entertainment, literature, normal}, data_source}``
+    from ``<data_dir>/dsp/domain_specific_preference.test.json`` (``data_dir`` or ``$ENDORM_DATA_DIR``)."""
+    path = dsp_dir(data_dir) / DATA_FILE
+    source = f"local:{path}"
+    return [to_doc(row, i, f"{path} item {i}", source) for i, row in enumerate(read_records(path))]
+
+
+@lru_cache(maxsize=8)
+def read_system_prompts(path: Path) -> dict[str, str]:
+    """Domain -> system prompt text from a ``dsp_system_prompts.json`` (field ``text`` per domain)."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object keyed by domain")
+    prompts = {}
+    for domain in DSP_DOMAINS:
+        entry = data.get(domain)
+        if not isinstance(entry, dict):
+            raise DataError(f"{path}: missing object for domain {domain!r}")
+        require_fields(entry, {"text": str}, f"{path} domain {domain!r}")
+        prompts[domain] = entry["text"]
+    return prompts
+
+
+def system_prompt(domain: str, data_dir: str | os.PathLike | None = None) -> str:
+    """The system prompt that turns the model into the ``domain`` RM (``<data_dir>/dsp/dsp_system_prompts.json``)."""
+    return read_system_prompts(dsp_dir(data_dir) / PROMPTS_FILE)[check_domain(domain)]
+
+
+def domain_pairs(doc: dict, domain: str) -> list[tuple[str, str]]:
+    """(chosen key, rejected key) of test domain ``domain``: its response against each of the other four."""
+    check_domain(domain)
+    missing = [key for key in RESPONSE_KEYS if key not in doc["responses"]]
+    if missing:
+        raise DataError(f"DSP {doc.get('id', doc['query'][:40])!r}: responses lack {missing}")
+    return [(domain, other) for other in RESPONSE_KEYS if other != domain]
+
+
+def responses(doc: dict) -> list[str]:
+    """The 5 responses of a document in ``RESPONSE_KEYS`` order (how a task scores them)."""
+    return [doc["responses"][key] for key in RESPONSE_KEYS]
+
+
+def pair_correct(doc: dict, scores: Mapping[str, float], chosen: str, rejected: str) -> float:
+    """1.0 when chosen scores strictly above rejected; identical texts are ties (0.0) whatever the scores."""
+    if is_identical(doc, chosen, rejected):
+        return 0.0
+    return float(scores[chosen] > scores[rejected])
+
+
+def is_identical(doc: dict, chosen: str, rejected: str) -> bool:
+    """Whether a pair's two texts are the same (a tie by definition, SPEC §3)."""
+    return doc["responses"][chosen] == doc["responses"][rejected]
+
+
+def identical_pair_counts(docs: Sequence[dict]) -> dict[str, int]:
+    """Per test domain, how many of its pairs have two identical texts (ties by definition)."""
+    return {d: sum(is_identical(doc, c, r) for doc in docs for c, r in domain_pairs(doc, d)) for d in DSP_DOMAINS}
+
+
+def domain_accuracies(doc: dict, scores: Mapping[str, float]) -> dict[str, float]:
+    """Per test domain, the fraction of this document's 4 pairs that the scores rank correctly."""
+    accuracies = {}
+    for domain in DSP_DOMAINS:
+        pairs = domain_pairs(doc, domain)
+        accuracies[domain] = sum(pair_correct(doc, scores, c, r) for c, r in pairs) / len(pairs)
+    return accuracies
+
+
+def specificity(row: Mapping[str, float], rm: str) -> float:
+    """Diagonal cell minus the mean of the row's off-diagonal cells (one RM's specificity)."""
+    others = [row[d] for d in DSP_DOMAINS if d != rm]
+    return row[rm] - sum(others) / len(others)
+
+
+def doc_metrics(doc: dict, rm: str, scores: Sequence[float]) -> dict[str, float]:
+    """Per-document metrics of the ``rm`` task from the 5 scores of ``RESPONSE_KEYS`` (in that order).
+
+    Every value is linear in the document's pair outcomes with 4 pairs per test domain, so the mean
+    over documents is the pair accuracy (``acc_<domain>``), this RM's diagonal cell (``diagonal``)
+    and its specificity (``specificity_gap``); the group ``dsp`` averages the last two over RMs.
+    """
+    if len(scores) != len(RESPONSE_KEYS):
+        raise ValueError(f"DSP {doc['id']}: expected {len(RESPONSE_KEYS)} scores, got {len(scores)}")
+    accuracies = domain_accuracies(doc, dict(zip(RESPONSE_KEYS, scores, strict=True)))
+    return {
+        **{f"acc_{d}": accuracies[d] for d in DSP_DOMAINS},
+        "diagonal": accuracies[check_domain(rm)],
+        "specificity_gap": specificity(accuracies, rm),
+        "n_identical_pairs": sum(identical_pair_counts([doc]).values()),
+    }
+
+
+def task_results(results: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The per-task mapping of an lm-eval output (accepts the whole output or its ``results``)."""
+    inner = results.get("results")
+    return inner if isinstance(inner, Mapping) else results
+
+
+def metric_value(entry: Mapping[str, Any], name: str) -> float | None:
+    """A metric of one task entry under the default filter (``name,none``) or bare ``name``."""
+    for key in (f"{name},none", name):
+        if isinstance(entry.get(key), (int, float)):
+            return float(entry[key])
+    return None
+
+
+def dsp_matrix(results: Mapping[str, Any]) -> dict[str, Any]:
+    """The 4x4 matrix, diagonal mean and specificity gap from an lm-eval output (SPEC §3).
+
+    Returns ``{"rms": [...], "columns": DSP_DOMAINS, "matrix": {rm: {domain: acc}}, "diagonal_mean",
+    "specificity_gap", "n_identical_pairs"}``; rows are the ``dsp_rm-<domain>`` tasks present, in
+    paper order (the two summaries are over those rows; every RM counts the same identical pairs).
+    """
+    per_task = task_results(results)
+    matrix: dict[str, dict[str, float]] = {}
+    identical = None
+    for rm in DSP_DOMAINS:
+        entry = per_task.get(TASK_PREFIX + rm)
+        if not isinstance(entry, Mapping):
+            continue
+        row = {d: metric_value(entry, f"acc_{d}") for d in DSP_DOMAINS}
+        missing = [d for d, v in row.items() if v is None]
+        if missing:
+            raise DataError(f"results of {TASK_PREFIX + rm}: no metric acc_{missing[0]}")
+        matrix[rm] = row  # type: ignore[assignment]
+        identical = metric_value(entry, "n_identical_pairs")
+    if not matrix:
+        raise DataError(f"no DSP results: expected tasks {', '.join(TASK_PREFIX + d for d in DSP_DOMAINS)}")
+    rms = list(matrix)
+    return {
+        "rms": rms,
+        "columns": list(DSP_DOMAINS),
+        "matrix": matrix,
+        "diagonal_mean": sum(matrix[rm][rm] for rm in rms) / len(rms),
+        "specificity_gap": sum(specificity(matrix[rm], rm) for rm in rms) / len(rms),
+        "n_identical_pairs": identical,
+    }
+
+
+def matrix_markdown(summary: Mapping[str, Any], digits: int = 2) -> str:
+    """A ``dsp_matrix`` summary as a Markdown table (accuracies in percent, diagonal in bold)."""
+
+    def cell(rm: str, domain: str) -> str:
+        text = f"{100 * summary['matrix'][rm][domain]:.{digits}f}"
+        return f"**{text}**" if rm == domain else text
+
+    header = "| RM \\ test domain | " + " | ".join(DOMAIN_TITLES[d] for d in summary["columns"]) + " |"
+    rule = "|" + " --- |" * (len(summary["columns"]) + 1)
+    rows = [
+        f"| {DOMAIN_TITLES[rm]} | " + " | ".join(cell(rm, d) for d in summary["columns"]) + " |"
+        for rm in summary["rms"]
+    ]
+    footer = (
+        f"Diagonal mean {100 * summary['diagonal_mean']:.{digits}f}; "
+        f"specificity gap {100 * summary['specificity_gap']:+.{digits}f} points."
+    )
+    return "\n".join([header, rule, *rows, "", footer])
+
+
+def summary_markdown(results: Mapping[str, Any]) -> str | None:
+    """The matrix table of a run that included DSP tasks, else None (for ``endorm-eval`` to print)."""
+    per_task = task_results(results)
+    if not any(TASK_PREFIX + rm in per_task for rm in DSP_DOMAINS):
+        return None
+    return "DSP domain matrix (rows = RM system prompt, columns = test domain)\n" + matrix_markdown(dsp_matrix(results))
+
+
+def custom_dataset(rm: str, data_dir: str | None = None, **_metadata):
+    """lm-eval ``custom_dataset`` of the ``rm`` task: every query, with that RM's system prompt as
+    ``system``. lm-eval passes the task metadata, model_args and ``--metadata`` as keywords (SPEC §9)."""
+    import datasets
+
+    system = system_prompt(rm, data_dir)
+    docs = [{**doc, "rm": rm, "system": system} for doc in load_dsp(data_dir)]
+    return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})

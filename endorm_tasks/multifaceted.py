@@ -1,0 +1,179 @@
+"""Multifaceted-Bench (Lee et al. 2024, Janus, arXiv 2405.17977): loading and cross-system pairs (SPEC §3).
+
+Rows: ``source`` (origin benchmark), ``system`` (one person's preference), ``prompt``,
+``reference_answer``, ``rubric``. There are no pairs upstream: rows are grouped by identical prompt,
+and each row (s, x) is paired with every other row (s', x) of that prompt whose system differs:
+chosen = reference_answer(s, x), rejected = reference_answer(s', x), reward conditioned on s. A row
+whose prompt has no other system forms no pair; it is counted (``n_unpaired_rows``), never dropped.
+Source: a local JSON/JSONL/parquet file in the hub schema, else the hub id.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from endorm_tasks.data_sources import DataError, load_hub_split, read_records, require_fields, resolve_data_dir
+
+logger = logging.getLogger(__name__)
+
+HUB_ID = "kaist-ai/Multifaceted-Bench"
+HUB_SPLIT = "train"
+PATH_ENV = "ENDORM_MULTIFACETED_PATH"
+LOCAL_DIR = "multifaceted_bench"
+"""Folder of a local data directory that may hold ``train.parquet`` / ``train.jsonl`` / ``train.json``."""
+FILE_SUFFIXES: tuple[str, ...] = (".parquet", ".jsonl", ".json")
+FIELDS: dict[str, type] = {"source": str, "system": str, "prompt": str, "reference_answer": str}
+
+
+def is_file_source(source: str) -> bool:
+    """A path (an existing file, or a name ending in .json/.jsonl/.parquet) rather than a hub id."""
+    return Path(source).expanduser().is_file() or Path(source).suffix.lower() in FILE_SUFFIXES
+
+
+def local_file(data_dir: str | os.PathLike | None) -> Path | None:
+    """``<data_dir>/multifaceted_bench/train.<ext>`` when a local data directory holds one."""
+    local = resolve_data_dir(data_dir)
+    if local is None:
+        return None
+    for suffix in FILE_SUFFIXES:
+        path = local / LOCAL_DIR / f"train{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def resolve_source(source: str | None = None, data_dir: str | os.PathLike | None = None) -> str:
+    """Where rows come from: ``source``, else ``$ENDORM_MULTIFACETED_PATH``, else the data directory's
+    ``multifaceted_bench/train.*``, else the hub id."""
+    chosen = source or os.environ.get(PATH_ENV)
+    if chosen:
+        return chosen
+    path = local_file(data_dir)
+    return str(path) if path is not None else HUB_ID
+
+
+def to_row(row: dict, index: int, where: str, data_source: str) -> dict:
+    """One hub-schema row, checked, with an ``id`` and its ``data_source`` (``rubric`` is not used)."""
+    require_fields(row, FIELDS, where)
+    return {"id": f"multifaceted/{index}", **{name: row[name] for name in FIELDS}, "data_source": data_source}
+
+
+def load_multifaceted(source: str | None = None, data_dir: str | os.PathLike | None = None) -> list[dict]:
+    """Rows ``{id, source, system, prompt, reference_answer, data_source}`` from a local file
+    (json/jsonl/parquet in the hub schema) or a hub id (default ``kaist-ai/Multifaceted-Bench``, split train)."""
+    chosen = resolve_source(source, data_dir)
+    if is_file_source(chosen):
+        path = Path(chosen).expanduser()
+        rows, where, data_source = read_records(path), str(path), f"local:{path}"
+    else:
+        rows, where, data_source = load_hub_split(chosen, HUB_SPLIT), f"{chosen}/{HUB_SPLIT}", f"hub:{chosen}"
+    if not rows:
+        raise DataError(f"{where}: no rows")
+    return [to_row(row, i, f"{where} row {i}", data_source) for i, row in enumerate(rows)]
+
+
+def source_slug(source: str) -> str:
+    """Metric-name form of a source string (``AlpacaEval 2.0`` -> ``alpacaeval_2_0``)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", source.lower()).strip("_")
+    return slug or "unknown"
+
+
+def row_docs(rows: Sequence[dict]) -> list[dict]:
+    """One document per row: its system, prompt (``query``) and ``responses`` = [its own reference
+    answer, then those of the same prompt's rows with a different system, in data order]."""
+    by_prompt: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_prompt[row["prompt"]].append(row)
+    return [
+        {
+            "id": row["id"],
+            "source": row["source"],
+            "source_slug": source_slug(row["source"]),
+            "system": row["system"],
+            "query": row["prompt"],
+            "responses": [row["reference_answer"]]
+            + [other["reference_answer"] for other in by_prompt[row["prompt"]] if other["system"] != row["system"]],
+            "data_source": row["data_source"],
+        }
+        for row in rows
+    ]
+
+
+def doc_pairs(doc: dict) -> list[dict]:
+    """The pairs of one row document: its answer against each other system's answer, under its system."""
+    chosen, *rejected = doc["responses"]
+    return [
+        {
+            "id": f"{doc['id']}/{i}",
+            "source": doc["source"],
+            "system": doc["system"],
+            "prompt": doc["query"],
+            "chosen": chosen,
+            "rejected": other,
+        }
+        for i, other in enumerate(rejected, start=1)
+    ]
+
+
+def build_pairs(rows: Sequence[dict]) -> tuple[list[dict], int]:
+    """(pairs ``{id, source, system, prompt, chosen, rejected}``, number of rows that form no pair)."""
+    docs = row_docs(rows)
+    pairs = [pair for doc in docs for pair in doc_pairs(doc)]
+    return pairs, sum(len(doc["responses"]) == 1 for doc in docs)
+
+
+def doc_metrics(doc: dict, scores: Sequence[float], slugs: Sequence[str]) -> dict[str, object]:
+    """Per-row (correct, pairs) counts for ``acc`` and every ``acc_<slug>`` (zeros for other sources),
+    plus ``n_unpaired_rows`` and ``n_identical_pairs``; ``pair_accuracy`` turns counts into accuracy.
+
+    ``scores[0]`` is the row's own answer, ``scores[i]`` the i-th other answer (``doc["responses"]``).
+    Identical texts are ties, counted as wrong whatever the scores.
+    """
+    if len(scores) != len(doc["responses"]):
+        raise ValueError(f"Multifaceted {doc['id']}: expected {len(doc['responses'])} scores, got {len(scores)}")
+    chosen, *rejected = doc["responses"]
+    identical = [other == chosen for other in rejected]
+    correct = sum(not same and scores[0] > score for same, score in zip(identical, scores[1:], strict=True))
+    counts = (correct, len(rejected))
+    return {
+        "acc": counts,
+        **{f"acc_{slug}": counts if slug == doc["source_slug"] else (0, 0) for slug in slugs},
+        "n_unpaired_rows": int(not rejected),
+        "n_identical_pairs": sum(identical),
+    }
+
+
+def pair_accuracy(items: Sequence[Sequence[int]]) -> float:
+    """Correct pairs / pairs over (correct, pairs) counts; NaN when there are no pairs at all."""
+    pairs = sum(n for _, n in items)
+    return sum(c for c, _ in items) / pairs if pairs else math.nan
+
+
+def register_source_metrics(task) -> list[str]:
+    """Give an lm-eval task one ``acc_<slug>`` metric per source in its documents (the source strings
+    come from the data, not the YAML); returns the slugs, sorted, for ``doc_metrics``."""
+    slugs = sorted({doc["source_slug"] for doc in task.eval_docs})
+    for slug in slugs:
+        task._aggregation_list[f"acc_{slug}"] = pair_accuracy
+        task._higher_is_better[f"acc_{slug}"] = True
+    return slugs
+
+
+def custom_dataset(multifaceted_path: str | None = None, data_dir: str | None = None, **_metadata):
+    """lm-eval ``custom_dataset``: one ``test`` split of row documents. lm-eval passes the task metadata,
+    model_args and ``--metadata`` as keywords (SPEC §9); ``multifaceted_path`` and ``data_dir`` are read."""
+    import datasets
+
+    docs = row_docs(load_multifaceted(multifaceted_path, data_dir))
+    unpaired = sum(len(doc["responses"]) == 1 for doc in docs)
+    if unpaired:
+        logger.warning(
+            "Multifaceted-Bench: %d of %d rows form no pair (no other system for their prompt)", unpaired, len(docs)
+        )
+    return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
