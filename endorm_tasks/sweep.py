@@ -1,0 +1,406 @@
+"""Reward-configuration sweeps from stored token statistics: score once, evaluate every setting free.
+
+``gamma``, ``reward_form`` and ``aggregate`` only change how stored per-token numbers are combined
+(SPEC §1), so a grid is evaluated from a ``token_store`` with no model call. Per benchmark this module
+says which responses a store holds (``*_requests``: the layout) and how they become the benchmark's
+metrics (``evaluate_*``, through the benchmark modules' own functions, so a swept value is what the
+lm-eval task would report for that configuration) and its pairs (``*_pairs``, for the length-bias report).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from endorm_tasks import dsp, multifaceted, rmbench
+from endorm_tasks.formatting import format_context
+from endorm_tasks.length_bias import DEFAULT_EDGES, length_bias
+from endorm_tasks.reward import RewardConfig, reward_from_stats
+from endorm_tasks.scorer import EndoScorer, TokenStats
+from endorm_tasks.token_store import NOT_SWEEPABLE, ResponseMeta, TokenStore, text_sha1
+
+BENCHMARKS: tuple[str, ...] = ("rmbench", "dsp", "multifaceted")
+DEFAULT_GAMMAS: tuple[float, ...] = (1.0, 0.99, 0.97, 0.95, 0.93, 0.9)
+DEFAULT_AGGREGATES: tuple[str, ...] = ("sum", "mean")
+DEFAULT_FORMS: tuple[str, ...] = ("soft_bellman", "logprob")
+DEFAULT_CONFIG = RewardConfig()
+
+
+@dataclass(frozen=True)
+class ScoringRequest:
+    """One response to score: where it goes in the store, and the text and prompt to score it with."""
+
+    meta: ResponseMeta
+    query: str
+    system: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Rows (in the store) of a chosen and a rejected response scored under the same condition."""
+
+    chosen: int
+    rejected: int
+
+
+def score_requests(
+    scorer: EndoScorer, requests: Sequence[ScoringRequest], prompt_format: str = "chat", progress: bool = False
+) -> tuple[list[ResponseMeta], list[TokenStats]]:
+    """Run the model once over ``requests``: their metadata (token counts filled in) and token stats."""
+    contexts = [format_context(scorer.tokenizer, r.query, r.system, prompt_format) for r in requests]
+    names = [f"{r.meta.item} {r.meta.condition or ''} {r.meta.role}[{r.meta.index}]" for r in requests]
+    scored = scorer.score(contexts, [r.text for r in requests], names=names, progress=progress)
+    return [replace(r.meta, n_tokens=len(s.token_ids)) for r, s in zip(requests, scored)], [s.stats for s in scored]
+
+
+# -- configurations --
+
+
+def config_label(config: RewardConfig) -> str:
+    """``gamma=0.93,sum,logprob``: the exact settings a swept number was computed with."""
+    return f"gamma={config.gamma:.10g},{config.aggregate},{config.reward_form}"
+
+
+DEFAULT_LABEL = config_label(DEFAULT_CONFIG)
+
+
+def reward_grid(
+    gammas: Sequence[float] = DEFAULT_GAMMAS,
+    aggregates: Sequence[str] = DEFAULT_AGGREGATES,
+    forms: Sequence[str] = DEFAULT_FORMS,
+    alpha: float = 1.0,
+    append_eos: bool = True,
+) -> list[RewardConfig]:
+    """Every (form, aggregate, gamma) combination, the default first; ``mean`` only at gamma 1 (SPEC §1)."""
+    configs = [
+        RewardConfig(gamma=g, alpha=alpha, reward_form=f, aggregate=a, append_eos=append_eos)
+        for f in forms
+        for a in aggregates
+        for g in gammas
+        if a == "sum" or g == 1.0
+    ]
+    default = RewardConfig(alpha=alpha, append_eos=append_eos)
+    return [default, *(c for c in dict.fromkeys(configs) if c != default)]
+
+
+def outcome_rewards(store: TokenStore, config: RewardConfig) -> list[float]:
+    """R of every stored response under ``config``, in store order."""
+    return [reward_from_stats(s.q, s.v, s.v_next, config)[1] for s in store.stats]
+
+
+def rows_by_item(store: TokenStore) -> dict[str, dict[tuple[str | None, str, int], int]]:
+    """item -> (condition, role, index) -> row of the store."""
+    found: dict[str, dict[tuple[str | None, str, int], int]] = defaultdict(dict)
+    for row, meta in enumerate(store.responses):
+        found[meta.item][(meta.condition, meta.role, meta.index)] = row
+    return found
+
+
+def is_identical(store: TokenStore, pair: Pair) -> bool:
+    return store.responses[pair.chosen].text_sha1 == store.responses[pair.rejected].text_sha1
+
+
+# -- RM-Bench: 6 responses per document, no condition --
+
+
+def rmbench_requests(docs: Sequence[dict]) -> list[ScoringRequest]:
+    return [
+        ScoringRequest(ResponseMeta(doc["id"], role, i, doc["domain"], None, text_sha1(text)), doc["prompt"], None, text)
+        for doc in docs
+        for role in ("chosen", "rejected")
+        for i, text in enumerate(doc[role])
+    ]
+
+
+def rmbench_rows(store: TokenStore) -> dict[str, tuple[str, list[int], list[int]]]:
+    """item -> (domain, rows of chosen[0..2], rows of rejected[0..2])."""
+    out = {}
+    for item, rows in rows_by_item(store).items():
+        domain = store.responses[rows[(None, "chosen", 0)]].group
+        sides = [[rows[(None, role, i)] for i in range(rmbench.N_STYLES)] for role in ("chosen", "rejected")]
+        out[item] = (domain, *sides)
+    return out
+
+
+def evaluate_rmbench(store: TokenStore, rewards: Sequence[float]) -> dict[str, dict[str, float]]:
+    """{domain: {easy, normal, hard, acc}, "avg": the macro averages over the domains present}."""
+    matrices: dict[str, list] = defaultdict(list)
+    sha = [r.text_sha1 for r in store.responses]
+    for domain, chosen, rejected in rmbench_rows(store).values():
+        matrices[domain].append(
+            rmbench.win_matrix([rewards[r] for r in chosen], [rewards[r] for r in rejected], [sha[r] for r in chosen], [sha[r] for r in rejected])
+        )
+    per_domain = {d: rmbench.matrix_metrics(matrices[d]) for d in rmbench.RMBENCH_DOMAINS if d in matrices}
+    averages = rmbench.macro_average(per_domain)
+    return {**per_domain, "avg": {name: averages[name] for name in rmbench.METRICS}}
+
+
+def rmbench_pairs(store: TokenStore) -> list[Pair]:
+    """All 9 (chosen[i], rejected[j]) cells of every document."""
+    return [Pair(c, r) for _, chosen, rejected in rmbench_rows(store).values() for c in chosen for r in rejected]
+
+
+# -- DSP: every response of a query under each of the 4 domain RMs --
+
+
+def dsp_requests(docs: Sequence[dict], data_dir: str | os.PathLike | None = None) -> list[ScoringRequest]:
+    return [
+        ScoringRequest(ResponseMeta(doc["id"], key, 0, None, rm, text_sha1(text)), doc["query"], dsp.system_prompt(rm, data_dir), text)
+        for doc in docs
+        for rm in dsp.DSP_DOMAINS
+        for key, text in doc["responses"].items()
+    ]
+
+
+def dsp_rows(store: TokenStore) -> dict[tuple[str, str], dict[str, int]]:
+    """(item, RM domain) -> response key -> row."""
+    out: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for item, rows in rows_by_item(store).items():
+        for (rm, key, _), row in rows.items():
+            out[(item, rm)][key] = row
+    return out
+
+
+def evaluate_dsp(store: TokenStore, rewards: Sequence[float]) -> dict[str, Any]:
+    """The 4x4 matrix (rows = RM, columns = test domain, paper order), diagonal mean and specificity gap."""
+    per_rm: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for (item, rm), rows in dsp_rows(store).items():
+        doc = {"id": item, "responses": {key: store.responses[row].text_sha1 for key, row in rows.items()}}
+        per_rm[rm].append(dsp.doc_metrics(doc, rm, [rewards[rows[key]] for key in dsp.RESPONSE_KEYS]))
+    # The lm-eval tasks average per-document metrics over documents; dsp_matrix reads those means.
+    results = {
+        dsp.TASK_PREFIX + rm: {name: sum(m[name] for m in metrics) / len(metrics) for name in metrics[0]}
+        for rm, metrics in per_rm.items()
+    }
+    summary = dsp.dsp_matrix(results)
+    return {
+        "rms": summary["rms"],
+        "columns": summary["columns"],
+        "matrix": [[summary["matrix"][rm][d] for d in summary["columns"]] for rm in summary["rms"]],
+        "diagonal_mean": summary["diagonal_mean"],
+        "specificity_gap": summary["specificity_gap"],
+    }
+
+
+def dsp_pairs(store: TokenStore) -> list[Pair]:
+    """The diagonal pairs: each domain RM on its own test domain's 4 pairs per query."""
+    return [Pair(rows[c], rows[r]) for (_, rm), rows in dsp_rows(store).items() for c, r in dsp.domain_pairs({"responses": rows}, rm)]
+
+
+# -- Multifaceted-Bench: each row's answer against the other systems' answers, under the row's system --
+
+
+def multifaceted_requests(rows: Sequence[dict]) -> list[ScoringRequest]:
+    return [
+        ScoringRequest(ResponseMeta(doc["id"], "response", i, doc["source"], doc["id"], text_sha1(text)), doc["query"], doc["system"], text)
+        for doc in multifaceted.row_docs(rows)
+        for i, text in enumerate(doc["responses"])
+    ]
+
+
+def multifaceted_rows(store: TokenStore) -> dict[str, list[int]]:
+    """item (one conditioning row) -> rows of its responses: its own answer first, then the others."""
+    return {item: [rows[key] for key in sorted(rows, key=lambda k: k[2])] for item, rows in rows_by_item(store).items()}
+
+
+def evaluate_multifaceted(store: TokenStore, rewards: Sequence[float]) -> dict[str, Any]:
+    """{"acc": overall pair accuracy, "per_source": {source: acc}, "n_pairs", "n_unpaired_rows"}."""
+    sources = sorted({r.group for r in store.responses if r.group is not None})
+    slugs = {s: multifaceted.source_slug(s) for s in sources}
+    per_doc = []
+    for item, rows in multifaceted_rows(store).items():
+        source = store.responses[rows[0]].group
+        doc = {"id": item, "source_slug": slugs[source], "responses": [store.responses[r].text_sha1 for r in rows]}
+        per_doc.append(multifaceted.doc_metrics(doc, [rewards[r] for r in rows], list(slugs.values())))
+    return {
+        "acc": multifaceted.pair_accuracy([m["acc"] for m in per_doc]),
+        "per_source": {s: multifaceted.pair_accuracy([m[f"acc_{slug}"] for m in per_doc]) for s, slug in slugs.items()},
+        "n_pairs": sum(m["acc"][1] for m in per_doc),
+        "n_unpaired_rows": sum(m["n_unpaired_rows"] for m in per_doc),
+    }
+
+
+def multifaceted_pairs(store: TokenStore) -> list[Pair]:
+    return [Pair(rows[0], other) for rows in multifaceted_rows(store).values() for other in rows[1:]]
+
+
+Evaluator = Callable[[TokenStore, Sequence[float]], dict[str, Any]]
+EVALUATORS: dict[str, Evaluator] = {"rmbench": evaluate_rmbench, "dsp": evaluate_dsp, "multifaceted": evaluate_multifaceted}
+PAIRS: dict[str, Callable[[TokenStore], list[Pair]]] = {"rmbench": rmbench_pairs, "dsp": dsp_pairs, "multifaceted": multifaceted_pairs}
+HEADLINE: dict[str, Callable[[dict[str, Any]], float]] = {
+    "rmbench": lambda result: result["avg"]["acc"],
+    "dsp": lambda result: result["diagonal_mean"],
+    "multifaceted": lambda result: result["acc"],
+}
+"""The number that picks a benchmark's best configuration: RM-Bench average accuracy, DSP diagonal mean,
+Multifaceted overall pair accuracy."""
+
+
+# -- the sweep --
+
+
+def store_length_bias(store: TokenStore, rewards: Sequence[float], edges: Sequence[float] = DEFAULT_EDGES) -> dict:
+    """Length-bias report of one store under one configuration; pairs of identical texts are left out."""
+    pairs = [p for p in PAIRS[store.run.benchmark](store) if not is_identical(store, p)]
+    n = [r.n_tokens for r in store.responses]
+    deltas = [n[p.chosen] - n[p.rejected] for p in pairs]
+    correct = [rewards[p.chosen] > rewards[p.rejected] for p in pairs]
+    return length_bias(deltas, correct, n, rewards, edges)
+
+
+def check_compatible(stores: Sequence[TokenStore]) -> dict[str, Any]:
+    """The settings all stores share (those a sweep cannot vary); an error when they differ."""
+    if not stores:
+        raise ValueError("no token stores to sweep")
+    first = stores[0].run
+    for store in stores[1:]:
+        for name in NOT_SWEEPABLE:
+            if getattr(store.run, name) != getattr(first, name):
+                raise ValueError(
+                    f"stores disagree on {name}: {getattr(first, name)!r} ({first.benchmark}) vs "
+                    f"{getattr(store.run, name)!r} ({store.run.benchmark}); sweep them separately"
+                )
+    benchmarks = [s.run.benchmark for s in stores]
+    if len(set(benchmarks)) != len(benchmarks):
+        raise ValueError(f"more than one store per benchmark: {benchmarks}")
+    return {name: getattr(first, name) for name in NOT_SWEEPABLE}
+
+
+def best_label(results: dict[str, dict[str, Any]], benchmark: str, labels: Sequence[str]) -> str:
+    """The label with the highest headline number; ties go to the earlier label (the default first)."""
+    def value(label: str) -> float:
+        number = HEADLINE[benchmark](results[label])
+        return -math.inf if math.isnan(number) else number
+
+    return max(labels, key=value)
+
+
+def sweep(stores: Sequence[TokenStore], configs: Sequence[RewardConfig], edges: Sequence[float] = DEFAULT_EDGES) -> dict[str, Any]:
+    """Every benchmark's metrics and length-bias report for every configuration (the ``endorm-sweep`` JSON)."""
+    shared = check_compatible(stores)
+    labels = [config_label(c) for c in configs]
+    out: dict[str, Any] = {
+        "meta": {
+            **shared,
+            "terminal_value": configs[0].terminal_value,
+            "data_source": {s.run.benchmark: s.run.data_source for s in stores},
+            "subset": {s.run.benchmark: s.run.subset for s in stores},
+            "n_items": {s.run.benchmark: s.n_items for s in stores},
+            "n_responses": {s.run.benchmark: len(s.responses) for s in stores},
+            "not_sweepable": list(NOT_SWEEPABLE),
+        },
+        "configs": [
+            {"label": label, "gamma": c.gamma, "aggregate": c.aggregate, "reward_form": c.reward_form} for label, c in zip(labels, configs)
+        ],
+        **{benchmark: {} for benchmark in BENCHMARKS},
+        "length_bias": {},
+        "best": {},
+        "default": DEFAULT_LABEL,
+    }
+    for store in stores:
+        benchmark = store.run.benchmark
+        bias = {}
+        for label, config in zip(labels, configs):
+            rewards = outcome_rewards(store, config)
+            out[benchmark][label] = EVALUATORS[benchmark](store, rewards)
+            bias[label] = store_length_bias(store, rewards, edges)
+        out["length_bias"][benchmark] = bias
+        out["best"][benchmark] = best_label(out[benchmark], benchmark, labels)
+    return out
+
+
+# -- output --
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN/inf replaced by None, so the JSON stays standard."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def correlation(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.2f}"
+
+
+def benchmark_columns(result: dict[str, Any], benchmark: str) -> tuple[list[str], Callable[[str], list[str]]]:
+    """Header cells and a label -> row cells function for one benchmark of a sweep result."""
+    bias = result["length_bias"][benchmark]
+    if benchmark == "rmbench":
+        first = next(iter(result["rmbench"].values()))
+        domains = [d for d in rmbench.RMBENCH_DOMAINS if d in first]
+        header = [*(d.title() for d in domains), "Easy", "Normal", "Hard", "Avg", "r(R,len)"]
+
+        def cells(label: str) -> list[str]:
+            r = result["rmbench"][label]
+            return [*(percent(r[d]["acc"]) for d in domains), *(percent(r["avg"][m]) for m in ("easy", "normal", "hard", "acc"))]
+
+    elif benchmark == "dsp":
+        header = ["DSP diag", "DSP gap", "r(R,len)"]
+
+        def cells(label: str) -> list[str]:
+            return [percent(result["dsp"][label]["diagonal_mean"]), percent(result["dsp"][label]["specificity_gap"])]
+
+    else:
+        header = ["MF acc", "r(R,len)"]
+
+        def cells(label: str) -> list[str]:
+            return [percent(result["multifaceted"][label]["acc"])]
+
+    return header, lambda label: [*cells(label), correlation(bias[label]["corr_reward_length"])]
+
+
+def config_name(result: dict[str, Any], label: str) -> str:
+    """The label in backticks, marked when it is the default or a benchmark's best."""
+    marks = [f"best {b}" for b in BENCHMARKS if result["best"].get(b) == label]
+    if label == result["default"]:
+        marks.insert(0, "default")
+    return f"`{label}`" + (f" ({', '.join(marks)})" if marks else "")
+
+
+def length_bias_table(result: dict[str, Any], benchmark: str) -> str:
+    """Pair accuracy (%) per Δlength bin, one row per configuration, pair counts in the header row."""
+    reports = result["length_bias"][benchmark]
+    first = reports[result["configs"][0]["label"]]
+    lines = [
+        "| Config | " + " | ".join(f"{b} (n={n})" for b, n in zip(first["bins"], first["n_by_bin"])) + " | Spearman(R,len) |",
+        "|" + " --- |" * (len(first["bins"]) + 2),
+    ]
+    for config in result["configs"]:
+        report = reports[config["label"]]
+        cells = [percent(a) for a in report["acc_by_bin"]] + [correlation(report["spearman_reward_length"])]
+        lines.append(f"| {config_name(result, config['label'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    """One row per configuration: each benchmark's accuracies (%) and the Pearson r of R with length."""
+    present = [b for b in BENCHMARKS if result.get(b)]
+    columns = [benchmark_columns(result, b) for b in present]
+    header = ["Config", *(h for head, _ in columns for h in head)]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for config in result["configs"]:
+        label = config["label"]
+        lines.append("| " + " | ".join([config_name(result, label), *(c for _, row in columns for c in row(label))]) + " |")
+    return "\n".join(lines)
+
+
+def markdown_report(result: dict[str, Any]) -> str:
+    """The sweep table, then one length-bias table per benchmark present."""
+    blocks = [markdown_table(result)]
+    for benchmark in result["length_bias"]:
+        blocks += [f"Length bias, {benchmark}: pair accuracy (%) by tokens(chosen) - tokens(rejected)", length_bias_table(result, benchmark)]
+    return "\n\n".join(blocks)
