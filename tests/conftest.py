@@ -39,3 +39,40 @@ def smollm2(smollm2_path):
 
     torch.manual_seed(0)
     return load_model_and_tokenizer(str(smollm2_path))
+
+
+def make_tiny_llama(vocab_size: int, max_positions: int = 256, layers: int = 2, logit_scale: float = 40.0):
+    """A tiny random Llama for exact-math tests: fast, deterministic (seed 0), distinct scores per text.
+
+    Scaling the output head makes soft values differ clearly from the raw logits.
+    """
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(logit_scale)
+    return model
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer(smollm2_path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(smollm2_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(smollm2_tokenizer):
+    """``make_tiny_llama`` with the bundled tokenizer's vocabulary (256 positions)."""
+    return make_tiny_llama(len(smollm2_tokenizer))

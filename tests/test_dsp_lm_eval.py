@@ -14,11 +14,11 @@ import pytest
 import torch
 from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer
 
 from endorm_tasks import dsp, multifaceted
 
-from .conftest import REPO_ROOT
+from .conftest import REPO_ROOT, make_tiny_llama
 
 FIXTURE = Path(__file__).parent / "fixtures" / "multifaceted_small.jsonl"
 DOMAINS = ["academy", "business", "literature", "entertainment"]
@@ -29,17 +29,7 @@ KEYS = [*DOMAINS, "normal"]
 def tiny(smollm2_path):
     """A 1-layer random Llama with the bundled tokenizer: fast, deterministic, different scores per text."""
     tokenizer = AutoTokenizer.from_pretrained(str(smollm2_path))
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=8192,
-    )
-    return LlamaForCausalLM(config).eval(), tokenizer
+    return make_tiny_llama(len(tokenizer), max_positions=8192, layers=1, logit_scale=1.0), tokenizer
 
 
 def loglikelihood(model, tokenizer, context: str, continuation: str) -> float:

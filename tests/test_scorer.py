@@ -10,7 +10,6 @@ import math
 
 import pytest
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from endorm_tasks.formatting import FormatError, format_context
 from endorm_tasks.reward import RewardConfig
@@ -26,27 +25,13 @@ RESPONSES = [
 
 
 @pytest.fixture(scope="module")
-def tokenizer(smollm2_path):
-    return AutoTokenizer.from_pretrained(smollm2_path)
+def tokenizer(smollm2_tokenizer):
+    return smollm2_tokenizer
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tokenizer):
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(config).eval()
-    with torch.no_grad():  # larger logits make soft values differ clearly from the raw logits
-        model.lm_head.weight.mul_(40.0)
-    return model
+def tiny_model(tiny_llama):
+    return tiny_llama
 
 
 def full_logits(model, ids: list[int]) -> torch.Tensor:
