@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -97,10 +99,28 @@ def require_fields(row: dict, fields: dict[str, type | tuple[type, ...]], where:
             raise DataError(f"{where}: field {name!r} should be {names}, got {type(row[name]).__name__}")
 
 
+@lru_cache(maxsize=1)
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the hub's host answers at all: without network, ``datasets`` retries for ~30 s a file."""
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def load_hub_split(hub_id: str, split: str, **kwargs: Any) -> list[dict]:
     """Rows of a hub dataset split, with an error that says how to work offline."""
     import datasets
 
+    if not hub_offline() and not hub_reachable():
+        raise DataError(
+            f"could not load {hub_id!r}: the Hugging Face hub is unreachable; "
+            f"point {DATA_DIR_ENV} (or the task's data_dir metadata) at a local copy"
+        )
     try:
         return datasets.load_dataset(hub_id, split=split, **kwargs).to_list()
     except Exception as err:  # noqa: BLE001 - any hub failure gets the same actionable message
