@@ -2,9 +2,12 @@
 
 For every scored token the scorer needs three numbers: q_t = f(s_t, a_t), v_t = V(s_t) and
 v_next_t = V(s_{t+1}). It runs the model's decoder once per context (responses to the same context
-reuse its KV cache, expanded over a batch of responses sorted by length so padding stays small) and
-applies the output head in chunks of positions, so no [T, |V|] float32 tensor of a whole sequence is
-ever held: peak memory grows with T x hidden size, not T x vocabulary size.
+reuse its KV cache, expanded over a batch of responses sorted by length so padding stays small; a
+context with a single response is one plain causal forward) and applies the output head in chunks of
+positions into one reused float32 buffer, logsumexp computed in place, so no [T, |V|] float32 tensor
+of a whole sequence is ever held: peak memory grows with T x hidden size, not T x vocabulary size.
+On CPU each response is its own batch: batching measured no faster there and padding costs
+(``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -17,10 +20,16 @@ import torch
 from tqdm.auto import tqdm
 
 from endorm_tasks.formatting import end_of_turn_id
-from endorm_tasks.reward import RewardConfig, reward_from_stats, soft_value
+from endorm_tasks.reward import RewardConfig, reward_from_stats
 
 DEFAULT_BATCH_TOKENS = 4096
+"""Padded tokens per batch on accelerators; on CPU the default is one response per batch."""
 DEFAULT_CHUNK_BYTES = 64 * 2**20
+
+
+def default_batch_tokens(device: torch.device) -> int:
+    """One response per batch on CPU (batching measured no faster, padding costs), else DEFAULT_BATCH_TOKENS."""
+    return 1 if device.type == "cpu" else DEFAULT_BATCH_TOKENS
 
 
 class ScoringError(ValueError):
@@ -79,24 +88,43 @@ class OutputHead:
         self.chunk_rows = max(1, chunk_bytes // (4 * self.projection.weight.shape[0]))
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        logits = self.projection(hidden).float()
+        """float32 logits of ``hidden`` rows (one fresh [rows, |V|] tensor: for checks and short inputs)."""
+        out = torch.empty(hidden.shape[0], self.projection.weight.shape[0], dtype=torch.float32, device=hidden.device)
+        return self._logits_into(hidden, out)
+
+    def _logits_into(self, hidden: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Write the float32 logits of ``hidden`` into ``out`` (no temporary of the same size on the float32
+        path) and apply the architecture's post-processing in place."""
+        weight, bias = self.projection.weight, getattr(self.projection, "bias", None)
+        if type(self.projection) is torch.nn.Linear and bias is None and weight.dtype == hidden.dtype == out.dtype:
+            torch.mm(hidden, weight.t(), out=out)
+        else:
+            # bf16/fp16 weights: the matmul runs in the weights' dtype, the logits are upcast here.
+            out.copy_(self.projection(hidden))
         if self.scale is not None:
-            logits = logits * self.scale
+            out.mul_(self.scale)
         if self.divisor is not None:
-            logits = logits / self.divisor
+            out.div_(self.divisor)
         if self.softcap is not None:
-            logits = torch.tanh(logits / self.softcap) * self.softcap
-        return logits
+            out.div_(self.softcap).tanh_().mul_(self.softcap)
+        return out
 
     def q_and_v(self, hidden: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gathered logits f(s, a) (0 where target < 0) and soft values V(s) for rows of ``hidden``."""
+        """Gathered logits f(s, a) (0 where target < 0) and soft values V(s) for rows of ``hidden``.
+
+        All chunks reuse one float32 buffer of at most ``chunk_rows`` rows: allocating a fresh one per
+        chunk costs page faults, and ``torch.logsumexp`` would allocate a second one.
+        """
+        rows = min(self.chunk_rows, hidden.shape[0])
+        buffer = torch.empty(rows, self.projection.weight.shape[0], dtype=torch.float32, device=hidden.device)
         q_parts, v_parts = [], []
-        for start in range(0, hidden.shape[0], self.chunk_rows):
-            logits = self.logits(hidden[start : start + self.chunk_rows])
-            chunk_targets = targets[start : start + self.chunk_rows]
+        for start in range(0, hidden.shape[0], rows):
+            chunk = hidden[start : start + rows]
+            logits = self._logits_into(chunk, buffer[: chunk.shape[0]])
+            chunk_targets = targets[start : start + rows]
             gathered = logits.gather(1, chunk_targets.clamp(min=0).unsqueeze(1)).squeeze(1)
             q_parts.append(torch.where(chunk_targets >= 0, gathered, torch.zeros_like(gathered)))
-            v_parts.append(soft_value(logits, self.alpha))
+            v_parts.append(soft_value_in_place(logits, self.alpha))
         return torch.cat(q_parts), torch.cat(v_parts)
 
     def check(self, model, decoder) -> None:
@@ -112,6 +140,17 @@ class OutputHead:
             )
 
 
+def soft_value_in_place(logits: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """``reward.soft_value`` of float32 ``logits`` rows, overwriting ``logits`` instead of allocating a
+    second tensor of its size: the same operations in the same order as ``torch.logsumexp``."""
+    if alpha != 1.0:
+        logits.div_(alpha)
+    maxes = logits.amax(dim=-1, keepdim=True)
+    maxes.masked_fill_(maxes.isinf(), 0.0)
+    values = logits.sub_(maxes).exp_().sum(dim=-1).log_().add_(maxes.squeeze(-1))
+    return values if alpha == 1.0 else values.mul_(alpha)
+
+
 class EndoScorer:
     """Endogenous reward of (context, response) pairs for a causal LM and its tokenizer.
 
@@ -125,19 +164,19 @@ class EndoScorer:
         model,
         tokenizer,
         config: RewardConfig | None = None,
-        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        batch_tokens: int | None = None,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         max_length: int | None = None,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.config = config or RewardConfig()
-        self.batch_tokens = batch_tokens
         self.decoder = model.base_model
         self.head = OutputHead(model, self.config.alpha, chunk_bytes)
         self.end_of_turn = end_of_turn_id(tokenizer)
         self.max_length = max_length or model.config.get_text_config().max_position_embeddings
         self.device = self.head.projection.weight.device
+        self.batch_tokens = batch_tokens if batch_tokens is not None else default_batch_tokens(self.device)
         with torch.inference_mode():
             self.head.check(model, self.decoder)
 
@@ -249,14 +288,25 @@ class EndoScorer:
 
     def _score_group(self, context: tuple[int, ...], group: list[_Item]) -> Iterator[tuple[_Item, TokenStats]]:
         """Run the context once, then every batch of its responses on a copy of the context's KV cache."""
+        if len(group) == 1:
+            yield group[0], self._batch_stats(group, [self._alone_states(context, group[0])])[0]
+            return
         context_ids = torch.tensor([context], device=self.device)
         context_out = self.decoder(input_ids=context_ids, use_cache=True)
         first_state = context_out.last_hidden_state[0, -1:]
         for batch in self._batches(group):
             cache = copy.deepcopy(context_out.past_key_values)
-            cache.batch_repeat_interleave(len(batch))
+            if len(batch) > 1:
+                cache.batch_repeat_interleave(len(batch))
             hidden = self._response_hidden(batch, len(context), cache)
-            yield from zip(batch, self._batch_stats(batch, first_state, hidden))
+            states = [torch.cat([first_state, hidden[b, : len(item.scored)]]) for b, item in enumerate(batch)]
+            yield from zip(batch, self._batch_stats(batch, states))
+
+    def _alone_states(self, context: tuple[int, ...], item: _Item) -> torch.Tensor:
+        """States s_1 .. s_{T+1} of a context's only response: one causal forward without a cache, so no
+        mask is built and attention can take the fused causal path (no [heads, T, T] scores)."""
+        ids = torch.tensor([[*context, *item.scored]], device=self.device)
+        return self.decoder(input_ids=ids, use_cache=False).last_hidden_state[0, len(context) - 1 :]
 
     def _response_hidden(self, batch: list[_Item], offset: int, cache) -> torch.Tensor:
         """Decoder states of right-padded responses after a shared cached context: [B, L, H].
@@ -276,14 +326,11 @@ class EndoScorer:
         )
         return out.last_hidden_state
 
-    def _batch_stats(self, batch: list[_Item], first_state: torch.Tensor, hidden: torch.Tensor) -> list[TokenStats]:
-        """Gather the T + 1 states of each response (s_1 .. s_{T+1}) and apply the head in chunks."""
-        rows, targets = [], []
-        for b, item in enumerate(batch):
-            rows.append(first_state)
-            rows.append(hidden[b, : len(item.scored)])
-            targets.extend(item.scored + [-1])
-        q, v = self.head.q_and_v(torch.cat(rows), torch.tensor(targets, device=self.device))
+    def _batch_stats(self, batch: list[_Item], states: list[torch.Tensor]) -> list[TokenStats]:
+        """Apply the head in chunks to the T + 1 states (s_1 .. s_{T+1}) of each response of a batch."""
+        targets = [token for item in batch for token in [*item.scored, -1]]
+        rows = states[0] if len(states) == 1 else torch.cat(states)
+        q, v = self.head.q_and_v(rows, torch.tensor(targets, device=self.device))
         stats, start = [], 0
         for item in batch:
             t = len(item.scored)

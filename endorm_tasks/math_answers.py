@@ -1,0 +1,190 @@
+"""Answers of the math benchmarks (SPEC §4): the last ``\\boxed{}`` of a generation, multi-answer
+splitting, and each data set's gold answers.
+
+Pure string functions: no parsing into sympy here (that is ``math_check``), so extraction can be
+tested on its own and reused by RL reward functions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from endorm_tasks.data_sources import DataError
+
+BOX_COMMANDS: tuple[str, ...] = ("\\boxed", "\\fbox", "\\framebox")
+OPENERS, CLOSERS = "([{", ")]}"
+# A sentence ends at . ! ? followed by whitespace, or at a blank line (SPEC §4 "final sentence").
+SENTENCE_END = re.compile(r"[.!?]\s|\n\s*\n")
+# Words that join several answers inside one box ("1 \text{ and } 3", "x=1 or x=2").
+JOINERS = re.compile(r"\\(?:text|textrm|mbox|mathrm)\{\s*(?:and|or)\s*\}|\s(?:and|or)\s|\\quad|\\qquad|(?<!\\);")
+MATH_DELIMITERS = re.compile(r"(?<!\\)\$|\\\(|\\\)|\\\[|\\\]")
+
+
+@dataclass(frozen=True)
+class Box:
+    """One ``\\boxed{...}`` (or ``\\fbox``/``\\framebox``) in a text: its span and its content."""
+
+    start: int
+    end: int
+    content: str
+
+
+def matching_brace(text: str, open_at: int) -> int | None:
+    """Index of the ``}`` closing the ``{`` at ``open_at`` (escaped ``\\{ \\}`` count as braces too,
+    they always come in pairs inside math), or None when the text ends first (a truncated box)."""
+    depth = 0
+    for i in range(open_at, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return None
+
+
+def box_at(text: str, start: int, command: str) -> Box | None:
+    """The box whose command starts at ``start``: ``\\boxed{x}``, ``\\framebox[w]{x}`` or ``\\boxed 5``."""
+    i = start + len(command)
+    if command == "\\framebox" and text.startswith("[", i):
+        close = text.find("]", i)
+        i = close + 1 if close >= 0 else i
+    if text.startswith("{", i):
+        close = matching_brace(text, i)
+        return None if close is None else Box(start, close + 1, text[i + 1 : close])
+    # "\boxed 5": the argument is the next token (MATH's style for single symbols).
+    match = re.match(r" +([^\s$]+)", text[i:])
+    return Box(start, i + match.end(), match.group(1)) if match else None
+
+
+def boxes(text: str) -> list[Box]:
+    """Every complete top-level box of ``text`` in order; boxes nested inside another are skipped."""
+    pattern = re.compile("|".join(re.escape(c) + r"(?![A-Za-z])" for c in BOX_COMMANDS))
+    found: list[Box] = []
+    for match in pattern.finditer(text):
+        if found and match.start() < found[-1].end:
+            continue
+        box = box_at(text, match.start(), match.group(0))
+        if box is not None:
+            found.append(box)
+    return found
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last complete box, or None when the text has none."""
+    found = boxes(text)
+    return found[-1].content if found else None
+
+
+def final_sentence_boxes(text: str) -> list[str]:
+    """Contents of the boxes in the sentence holding the last box ("\\boxed{1} and \\boxed{3}.")."""
+    found = boxes(text)
+    if not found:
+        return []
+    run = [found[-1]]
+    for earlier in reversed(found[:-1]):
+        if SENTENCE_END.search(text[earlier.end : run[0].start]):
+            break
+        run.insert(0, earlier)
+    return [box.content for box in run]
+
+
+def strip_math_delimiters(answer: str) -> str:
+    """An answer without ``$``, ``\\(``, ``\\[`` and their closers (gold strings carry them)."""
+    return MATH_DELIMITERS.sub("", answer).strip()
+
+
+def split_top_level(answer: str) -> list[str]:
+    """Parts of ``answer`` separated by commas (or and/or/;) outside any bracket: "(1,2), (3,4)" -> 2."""
+    text = JOINERS.sub(",", strip_math_delimiters(answer))
+    parts, depth, current = [], 0, []
+    for char in text:
+        if char in OPENERS:
+            depth += 1
+        elif char in CLOSERS:
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def predicted_answers(generation: str, multiple: bool) -> list[str]:
+    """The model's answers: the last box; for multi-answer items its top-level parts, or (one part
+    only) the boxes of the final sentence. Empty when the generation has no complete box."""
+    last = last_boxed(generation)
+    if last is None:
+        return []
+    if not multiple:
+        return [last]
+    parts = split_top_level(last)
+    if len(parts) > 1:
+        return parts
+    return [part for content in final_sentence_boxes(generation) for part in split_top_level(content)]
+
+
+def number_text(value: float | int | str) -> str:
+    """A gold number as text: AMC's float 27.0 means 27 (SPEC §4); strings pass through."""
+    if isinstance(value, str):
+        return value.strip()
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+# OlympiadBench's `unit` field for answers in degrees; the checker then accepts radians (SPEC §4).
+DEGREE_UNITS = ("^{\\circ}", "^\\circ", "°", "\\circ")
+
+
+def olympiad_gold(row: dict, where: str) -> list[str]:
+    """``final_answer`` list; with ``is_multiple_answer`` each string splits on top-level commas
+    (``"$69$,$84$"`` -> 69, 84). A degree unit is kept on the answer so radians can match."""
+    answers = row.get("final_answer")
+    if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
+        raise DataError(f"{where}: field 'final_answer' should be a non-empty list of strings")
+    if row.get("is_multiple_answer") or len(answers) > 1:
+        golds = [part for answer in answers for part in split_top_level(answer)]
+    else:
+        golds = [strip_math_delimiters(answers[0])]
+    unit = (row.get("unit") or "").strip().strip("$")
+    return [f"{g}^{{\\circ}}" for g in golds] if unit in DEGREE_UNITS else golds
+
+
+def boxed_gold(row: dict, where: str) -> list[str]:
+    """Minerva: the last box of ``solution`` (the Qwen harness rule); an ``answer`` field wins when a
+    hub copy has one."""
+    if isinstance(row.get("answer"), str) and row["answer"].strip():
+        return [row["answer"].strip()]
+    solution = row.get("solution")
+    answer = last_boxed(solution) if isinstance(solution, str) else None
+    if answer is None:
+        raise DataError(f"{where}: field 'solution' should contain a \\boxed{{}} answer (or give an 'answer' field)")
+    return [answer]
+
+
+def answer_field_gold(row: dict, where: str) -> list[str]:
+    """AIME / AMC / MATH-500: the ``answer`` field (string, or AMC's float)."""
+    value = row.get("answer")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
+        raise DataError(f"{where}: field 'answer' should be a non-empty string or number, got {value!r}")
+    return [number_text(value)]
+
+
+GOLD_EXTRACTORS = {
+    "aime24": answer_field_gold,
+    "amc23": answer_field_gold,
+    "math500": answer_field_gold,
+    "minerva_math": boxed_gold,
+    "olympiadbench": olympiad_gold,
+}
+
+
+def gold_answers(benchmark: str, row: dict, where: str) -> list[str]:
+    """The gold answer(s) of one row of ``benchmark`` (one of ``GOLD_EXTRACTORS``)."""
+    if benchmark not in GOLD_EXTRACTORS:
+        raise DataError(f"unknown math benchmark {benchmark!r}; expected one of {tuple(GOLD_EXTRACTORS)}")
+    return GOLD_EXTRACTORS[benchmark](row, where)

@@ -1,0 +1,249 @@
+"""Symbolic answer checking (SPEC §4, §8): math-verify first, a sympy fallback, hard timeouts.
+
+``check_answers(golds, predictions)`` is the one entry point. Single answers are compared with
+math-verify's ``verify(gold, prediction)`` (that order: it is asymmetric); when it says no, a small
+sympy fallback accepts what math-verify misses: angles in degrees against radians with ``\\pi``,
+numbers equal to a relative 1e-4 (the Qwen2.5-Math harness tolerance), inequalities against an
+unambiguous interval, and plain-text answers. Several answers (OlympiadBench) are compared as
+multisets: every gold answer must be matched by a distinct predicted one.
+
+math-verify's own timeouts use ``signal.alarm`` and break outside the main thread (Math-Verify #50,
+TRL #5281). They are switched off here and the whole check runs under one hard limit instead: a
+``SIGALRM`` timer in the main thread, otherwise a worker process that is killed on timeout. A timeout
+counts as wrong and is reported in the ``Verdict``.
+"""
+
+from __future__ import annotations
+
+import cmath
+import multiprocessing
+import re
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from multiprocessing.pool import Pool
+
+import sympy
+from math_verify import LatexExtractionConfig, parse, verify
+
+from endorm_tasks.math_answers import strip_math_delimiters
+
+DEFAULT_TIMEOUT_S = 10.0
+REL_TOL = 1e-4
+# Below this magnitude math-verify's rounding to 6 decimals is coarser than REL_TOL.
+TINY = 1e-2
+DEGREE_MARK = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree")
+# "9 i" (sympy's own printing): math-verify only reads "9i" as imaginary.
+SPACED_IMAGINARY = re.compile(r"(?<=\d)\s+(?=i(?![A-Za-z]))")
+E_NOTATION = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*[eE]\s*([+-]?\d+)(?![\w.])")
+BOLD = re.compile(r"\\(?:textbf|mathbf|boldsymbol)\{([^{}]*)\}")
+TEXT_WRAPPER = re.compile(r"\\(?:text|textrm|mathrm|mbox|operatorname)\{([^{}]*)\}")
+SPACING = re.compile(r"\s+|\\[,;:! ]")
+# "N = n", "x = 3": a single named quantity set equal to the answer. math-verify lowercases symbols, so
+# it would read "N = n" as the tautology n = n; the right-hand side is the answer on both sides.
+ASSIGNMENT = re.compile(r"^\s*\\?[A-Za-z]+(?:_\{?[A-Za-z0-9]+\}?)?\s*=(?!=)")
+RELATIONS = re.compile(r"=|<|>|\\(?:leq?|geq?|neq?|in)(?![A-Za-z])")
+LATEX_CONFIG = LatexExtractionConfig(boxed_match_priority=0)
+# Gold strings that can only mean a set of reals, so an inequality describing it is the same answer.
+INTERVAL_MARKS = ("[", "]", "\\in", "\\infty", "\\cup")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Outcome of checking one generation: correct or not, and whether the hard timeout hit."""
+
+    correct: bool
+    timed_out: bool = False
+
+
+class CheckTimeout(BaseException):
+    """Raised by the alarm; a BaseException so math-verify's ``except Exception`` cannot swallow it."""
+
+
+def normalize(answer: str) -> str:
+    """LaTeX clean-up before parsing: delimiters, trailing punctuation, bold, ``x =``, ``4.5e33``,
+    ``9 i``, ``°``."""
+    text = strip_math_delimiters(answer).rstrip(" .,;")
+    text = BOLD.sub(r"\1", text)
+    if ASSIGNMENT.match(text) and len(RELATIONS.findall(text)) == 1:
+        text = ASSIGNMENT.sub("", text).strip()
+    text = E_NOTATION.sub(r"\1\\times 10^{\2}", text)
+    text = SPACED_IMAGINARY.sub("", text)
+    return DEGREE_MARK.sub(lambda _: "^{\\circ}", text)
+
+
+def parse_answer(answer: str) -> list:
+    """math-verify's parse of one answer, read as a box's content and nothing else: its default
+    "any_match" mode would parse a fragment ("\\frac{2}{3}" of "\\frac{1}{3} E_{1}+\\frac{2}{3} E_{2}")
+    when the whole fails, and call different answers equal."""
+    return parse(
+        f"\\boxed{{{answer}}}", extraction_config=[LATEX_CONFIG], extraction_mode="first_match", parsing_timeout=None
+    )
+
+
+def sympy_value(parsed: list) -> sympy.Basic | None:
+    """The first sympy object math-verify parsed (its list also holds the raw string)."""
+    return next((p for p in parsed if isinstance(p, sympy.Basic)), None)
+
+
+def numeric(x: sympy.Expr) -> complex:
+    """Value of a number; ``doit`` first, as math-verify keeps percentages as unevaluated products."""
+    return complex(sympy.N(x.doit(), 20))
+
+
+def numbers_close(a: sympy.Basic, b: sympy.Basic) -> bool:
+    """Both are numbers (tuples/intervals of numbers, element-wise) equal to ``REL_TOL``."""
+    if isinstance(a, sympy.Tuple) and isinstance(b, sympy.Tuple):
+        return len(a) == len(b) and all(numbers_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, sympy.Interval) and isinstance(b, sympy.Interval):
+        same_ends = (a.left_open, a.right_open) == (b.left_open, b.right_open)
+        return same_ends and numbers_close(a.start, b.start) and numbers_close(a.end, b.end)
+    if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr) and a.is_number and b.is_number):
+        return False
+    return cmath.isclose(numeric(a), numeric(b), rel_tol=REL_TOL)
+
+
+def tiny_numbers_differ(a: sympy.Basic | None, b: sympy.Basic | None) -> bool:
+    """Numbers below ``TINY`` that differ by more than ``REL_TOL``: math-verify rounds to 6 decimals,
+    so to it 2.88e-19 equals 3.88e-19 (Minerva's physics answers)."""
+    numbers = [x for x in (a, b) if isinstance(x, sympy.Expr) and x.is_number]
+    if len(numbers) < 2 or min(abs(numeric(x)) for x in numbers) >= TINY:
+        return False
+    return not numbers_close(a, b)
+
+
+def in_radians(value: sympy.Basic, text: str) -> sympy.Basic:
+    """An angle written with a degree mark, converted to radians; anything else unchanged."""
+    return value * sympy.pi / 180 if DEGREE_MARK.search(text) else value
+
+
+def angle_units_differ(gold: str, pred: str) -> bool:
+    """One side is in degrees (explicit mark) and the other in radians (mentions ``\\pi``)."""
+    gold_deg, pred_deg = bool(DEGREE_MARK.search(gold)), bool(DEGREE_MARK.search(pred))
+    radians = pred if gold_deg else gold
+    return gold_deg != pred_deg and "\\pi" in radians
+
+
+def plain_text(answer: str) -> str:
+    """Answer without text wrappers, spacing and case, for answers sympy cannot read (names, labels)."""
+    return SPACING.sub("", TEXT_WRAPPER.sub(r"\1", answer)).lower()
+
+
+def sympy_equivalent(gold: str, pred: str) -> bool:
+    """The fallback's rules (module docstring); False whenever a rule cannot apply."""
+    g, p = sympy_value(parse_answer(gold)), sympy_value(parse_answer(pred))
+    if g is None or p is None:
+        return bool(plain_text(gold)) and plain_text(gold) == plain_text(pred)
+    if angle_units_differ(gold, pred):
+        g, p = in_radians(g, gold), in_radians(p, pred)
+    if numbers_close(g, p):
+        return True
+    if any(mark in gold for mark in INTERVAL_MARKS):
+        return verify(parse_answer(gold), parse_answer(pred), timeout_seconds=None, allow_set_relation_comp=True)
+    return False
+
+
+@lru_cache(maxsize=65536)
+def equivalent(gold: str, pred: str) -> bool:
+    """One gold answer against one predicted answer: math-verify, then the sympy fallback."""
+    g, p = normalize(gold), normalize(pred)
+    if not p:
+        return False
+    try:
+        parsed_gold, parsed_pred = parse_answer(g), parse_answer(p)
+        if verify(parsed_gold, parsed_pred, timeout_seconds=None):
+            return not tiny_numbers_differ(sympy_value(parsed_gold), sympy_value(parsed_pred))
+        return sympy_equivalent(g, p)
+    except Exception:  # noqa: BLE001 - an answer sympy cannot handle is simply not equivalent
+        return False
+
+
+def multiset_match(golds: Sequence[str], preds: Sequence[str]) -> bool:
+    """A perfect matching of golds to distinct equivalent predictions (augmenting paths; the
+    equivalences are computed lazily, so identical orders cost n checks, not n^2)."""
+    if len(golds) != len(preds):
+        return False
+    owner: list[int | None] = [None] * len(preds)
+
+    def place(i: int, seen: set[int]) -> bool:
+        for j, pred in enumerate(preds):
+            if j in seen or not equivalent(golds[i], pred):
+                continue
+            seen.add(j)
+            if owner[j] is None or place(owner[j], seen):
+                owner[j] = i
+                return True
+        return False
+
+    return all(place(i, set()) for i in range(len(golds)))
+
+
+def answers_match(golds: tuple[str, ...], preds: tuple[str, ...]) -> bool:
+    """Whether the predicted answers equal the gold answers (as multisets when there are several)."""
+    if len(golds) == 1 and len(preds) == 1:
+        return equivalent(golds[0], preds[0])
+    return multiset_match(golds, preds)
+
+
+def run_with_alarm(fn: Callable, args: tuple, timeout_s: float) -> tuple[object, bool]:
+    """``fn(*args)`` under a SIGALRM timer (main thread only); returns (result, timed_out)."""
+
+    def on_alarm(signum, frame):
+        raise CheckTimeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, timeout_s)
+            return fn(*args), False
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except CheckTimeout:
+        return None, True
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+class WorkerProcess:
+    """One spawned checker process, killed and replaced when a check overruns (off the main thread,
+    where no signal can interrupt sympy). Spawned, not forked: the parent may hold torch threads."""
+
+    def __init__(self) -> None:
+        self._pool: Pool | None = None
+        self._lock = threading.Lock()
+
+    def run(self, fn: Callable, args: tuple, timeout_s: float) -> tuple[object, bool]:
+        with self._lock:
+            if self._pool is None:
+                self._pool = multiprocessing.get_context("spawn").Pool(1)
+            try:
+                return self._pool.apply_async(fn, args).get(timeout_s), False
+            except multiprocessing.TimeoutError:
+                self._pool.terminate()
+                self._pool.join()
+                self._pool = None
+                return None, True
+
+
+WORKER = WorkerProcess()
+
+
+def run_guarded(fn: Callable, args: tuple, timeout_s: float) -> tuple[object, bool]:
+    """``fn(*args)`` with a hard timeout wherever we are: alarm in the main thread, else a process."""
+    if threading.current_thread() is threading.main_thread():
+        return run_with_alarm(fn, args, timeout_s)
+    return WORKER.run(fn, args, timeout_s)
+
+
+@lru_cache(maxsize=65536)
+def check_answers(golds: tuple[str, ...], preds: tuple[str, ...], timeout_s: float = DEFAULT_TIMEOUT_S) -> Verdict:
+    """Verdict for one generation's answers ``preds`` (empty = no box: wrong) against ``golds``.
+
+    Cached, timeouts included, so k samples with the same answer cost one check.
+    """
+    if not preds:
+        return Verdict(correct=False)
+    result, timed_out = run_guarded(answers_match, (tuple(golds), tuple(preds)), timeout_s)
+    return Verdict(correct=bool(result), timed_out=timed_out)

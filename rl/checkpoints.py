@@ -1,0 +1,87 @@
+"""Run directory layout, the JSONL training log, and a JSON of config, step and reward statistics per checkpoint.
+
+TRL's trainer saves ``<run>/checkpoint-<step>/`` in Hugging Face format (safetensors weights, config,
+tokenizer, optimizer state for resuming); the callbacks here add ``endorm_checkpoint.json`` beside the
+weights, so ``lm_eval --model hf --model_args pretrained=<checkpoint>`` evaluates it directly and
+every checkpoint says what produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from statistics import fmean
+from typing import Any
+
+from transformers import TrainerCallback
+
+CHECKPOINT_INFO = "endorm_checkpoint.json"
+TRAIN_LOG = "train_log.jsonl"
+RUN_CONFIG = "endorm_rl_config.yaml"
+RUN_DATA = "endorm_rl_data.json"
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+SUMMARY_KEYS = {
+    "reward": "reward_mean",
+    "reward_std": "reward_std_mean",
+    "kl": "kl_mean",
+    "completions/mean_length": "completion_length_mean",
+    "completions/clipped_ratio": "clipped_ratio_mean",
+}
+"""TRL log keys averaged over the steps since the previous checkpoint, and their names in the JSON."""
+
+
+def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """``(step, path)`` of every ``checkpoint-<step>`` folder of a run, by step."""
+    found = [(int(m.group(1)), p) for p in run_dir.iterdir() if p.is_dir() and (m := CHECKPOINT_RE.match(p.name))]
+    return sorted(found)
+
+
+def reward_summary(log_history: list[dict[str, Any]], first_step: int, last_step: int) -> dict[str, Any]:
+    """Means of the reward, its batch std, KL and completion length over steps ``first_step..last_step``."""
+    window = [e for e in log_history if "reward" in e and first_step <= e.get("step", -1) <= last_step]
+    summary: dict[str, Any] = {"steps": [first_step, last_step], "n_logged_steps": len(window)}
+    for key, name in SUMMARY_KEYS.items():
+        values = [e[key] for e in window if isinstance(e.get(key), (int, float)) and math.isfinite(e[key])]
+        summary[name] = fmean(values) if values else None
+    for key in sorted({k for e in window for k in e if k.startswith("rewards/") and k.endswith("/mean")}):
+        values = [e[key] for e in window if key in e]
+        summary[key.replace("/", "_")] = fmean(values)
+    return summary
+
+
+class TrainLogCallback(TrainerCallback):
+    """Appends every log entry (reward mean/std, KL, lengths, loss, ...) with its step to a JSONL file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+
+class CheckpointInfoCallback(TrainerCallback):
+    """Writes ``endorm_checkpoint.json`` (run config, step, reward statistics) into each saved checkpoint."""
+
+    def __init__(self, run_config: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+        self.run_config = run_config
+        self.extra = extra or {}
+
+    def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        step = state.global_step
+        folder = Path(args.output_dir) / f"checkpoint-{step}"
+        earlier = [s for s, _ in checkpoints(Path(args.output_dir)) if s < step]
+        info = {
+            "step": step,
+            "max_steps": state.max_steps,
+            "config": self.run_config,
+            "reward_stats": reward_summary(state.log_history, (max(earlier) + 1) if earlier else 1, step),
+            **self.extra,
+        }
+        (folder / CHECKPOINT_INFO).write_text(json.dumps(info, indent=1), encoding="utf-8")

@@ -1,0 +1,134 @@
+"""Evaluate every checkpoint of a run (and the base model as step 0) with lm-eval, and tabulate scores by step.
+
+Each checkpoint is a Hugging Face folder, so it runs through lm-eval's stock ``hf`` model with the
+project's tasks on the include path (default: the ``endorm_math`` group, metric ``acc``). Per-step
+results go to ``<run>/eval/step-<N>.json``; a step whose file was written with the same settings is not
+evaluated again, so the command can follow a run that is still training.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from endorm_rl.checkpoints import RUN_CONFIG, checkpoints
+
+EVAL_DIR = "eval"
+
+
+@dataclass
+class EvalSettings:
+    """Everything that changes a checkpoint's scores; stored with each result so reuse is safe."""
+
+    tasks: list[str] = field(default_factory=lambda: ["endorm_math"])
+    limit: float | None = None
+    metric: str = "acc"
+    gen_kwargs: str | None = None
+    """lm-eval generation overrides, e.g. ``max_gen_toks=256`` (label shortened runs as such)."""
+    model_args: str = ""
+    """Extra ``hf`` model arguments appended after ``pretrained=...`` (e.g. ``dtype=bfloat16``)."""
+    batch_size: int = 1
+    apply_chat_template: bool = True
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Task metadata, e.g. ``{"data_dir": "/data", "k": 4}`` (local data root; samples of the avg@k tasks)."""
+    seed: int = 0
+
+
+def base_model(run_dir: Path) -> str:
+    """The run's starting policy (step 0), from the config the run recorded."""
+    path = run_dir / RUN_CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: is {run_dir} an endorm-rl run directory?")
+    from endorm_tasks.bundled import resolve_model_path
+
+    return resolve_model_path(yaml.safe_load(path.read_text(encoding="utf-8"))["model"])
+
+
+def evaluate_model(path: str, settings: EvalSettings) -> dict[str, Any]:
+    """lm-eval results (``results``, ``n-samples``, ``configs``) of one model folder, samples dropped."""
+    import lm_eval
+    import torch
+    from lm_eval.tasks import TaskManager
+
+    from endorm_tasks.cli.eval import task_configs_dir
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model_args = ",".join(x for x in (f"pretrained={path}", f"device={device}", settings.model_args) if x)
+    out = lm_eval.simple_evaluate(
+        model="hf",
+        model_args=model_args,
+        tasks=list(settings.tasks),
+        limit=settings.limit,
+        batch_size=settings.batch_size,
+        gen_kwargs=settings.gen_kwargs,
+        apply_chat_template=settings.apply_chat_template,
+        # simple_evaluate only forwards `metadata` to a TaskManager it builds itself.
+        task_manager=TaskManager(include_path=str(task_configs_dir()), metadata=settings.metadata or None),
+        log_samples=False,
+        random_seed=settings.seed,
+        numpy_random_seed=settings.seed,
+        torch_random_seed=settings.seed,
+    )
+    return {key: out[key] for key in ("results", "n-samples", "configs") if key in out}
+
+
+def scores(results: dict[str, Any], metric: str) -> dict[str, tuple[float, float | None]]:
+    """``{task: (value, stderr)}`` for every task (and group) that reports ``metric``."""
+    table = {}
+    for task, values in results["results"].items():
+        for key, value in values.items():
+            name, _, filt = key.partition(",")
+            if name == metric and isinstance(value, (int, float)):
+                stderr = values.get(f"{metric}_stderr,{filt}")
+                table[task] = (float(value), float(stderr) if isinstance(stderr, (int, float)) else None)
+    return table
+
+
+def evaluate_run(
+    run_dir: Path, settings: EvalSettings, include_base: bool = True, steps: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """Evaluate step 0 (base) and every checkpoint (or only ``steps``); one row per step, tables written."""
+    targets = ([(0, base_model(run_dir))] if include_base else []) + [(s, str(p)) for s, p in checkpoints(run_dir)]
+    targets = [t for t in targets if steps is None or t[0] in steps]
+    if not targets:
+        raise FileNotFoundError(f"{run_dir}: no checkpoint-<step> folders to evaluate (steps {steps})")
+    out_dir = run_dir / EVAL_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for step, path in targets:
+        cache = out_dir / f"step-{step}.json"
+        stored = json.loads(cache.read_text(encoding="utf-8")) if cache.is_file() else {}
+        if stored.get("settings") != asdict(settings):
+            stored = {"step": step, "model": path, "settings": asdict(settings), **evaluate_model(path, settings)}
+            cache.write_text(json.dumps(stored, indent=1, default=str), encoding="utf-8")
+        rows.append({"step": step, "model": path, "scores": scores(stored, settings.metric), "n": stored["n-samples"]})
+    write_tables(rows, settings, out_dir)
+    return rows
+
+
+def cell(value: float, stderr: float | None) -> str:
+    text = f"{100 * value:.1f}"
+    return text + (f" ± {100 * stderr:.1f}" if stderr is not None and math.isfinite(stderr) else "")
+
+
+def write_tables(rows: list[dict[str, Any]], settings: EvalSettings, out_dir: Path) -> None:
+    """``by_step.json`` (all numbers) and ``by_step.md`` (percent ± standard error, one row per step)."""
+    tasks = sorted({t for r in rows for t in r["scores"]})
+    (out_dir / "by_step.json").write_text(
+        json.dumps({"settings": asdict(settings), "rows": rows}, indent=1, default=str), encoding="utf-8"
+    )
+    lines = [
+        f"Metric `{settings.metric}` (%, ± standard error), limit {settings.limit}, "
+        f"gen_kwargs `{settings.gen_kwargs or 'task defaults'}`, metadata `{settings.metadata}`.",
+        "",
+        "| step | " + " | ".join(tasks) + " |",
+        "|---:|" + "---:|" * len(tasks),
+    ]
+    for r in rows:
+        lines.append(f"| {r['step']} | " + " | ".join(cell(*r["scores"][t]) if t in r["scores"] else "–" for t in tasks) + " |")
+    (out_dir / "by_step.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

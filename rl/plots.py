@@ -1,0 +1,65 @@
+"""Training curves of a run from its ``train_log.jsonl``: reward (batch mean ± std), KL and completion length.
+
+Each step sees new prompts, so a step's mean reward mostly reflects its prompts; a trailing moving
+average is drawn over the raw points to show the trend.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from statistics import fmean
+
+from matplotlib.figure import Figure
+
+from endorm_tasks.plots import PNG_METADATA
+
+from endorm_rl.checkpoints import TRAIN_LOG
+
+SMOOTHING = 5
+"""Steps in the trailing moving average."""
+PANELS = (
+    ("reward", "reward_std", "reward R (batch mean ± std)"),
+    ("kl", None, "KL to the initial policy"),
+    ("completions/mean_length", None, "completion length (tokens)"),
+)
+
+
+def read_log(path: Path) -> list[dict]:
+    """Training-step entries of a JSONL log (entries without a reward, e.g. the final summary, are skipped)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"training log not found: {path}")
+    entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    steps = [e for e in entries if "reward" in e]
+    if not steps:
+        raise ValueError(f"{path}: no entry with a 'reward' field")
+    return steps
+
+
+def moving_average(values: list[float], window: int) -> list[float]:
+    """Mean of each value and up to ``window - 1`` values before it."""
+    return [fmean(values[max(0, i - window + 1) : i + 1]) for i in range(len(values))]
+
+
+def plot_run(run_dir: Path, out: Path | None = None, title: str | None = None) -> Path:
+    """Write the three-panel PNG (default ``<run>/reward_curve.png``) and return its path."""
+    entries = read_log(run_dir / TRAIN_LOG)
+    steps = [e["step"] for e in entries]
+    fig = Figure(figsize=(11, 3.4), layout="constrained")
+    for i, (key, band, label) in enumerate(PANELS):
+        ax = fig.add_subplot(1, len(PANELS), i + 1)
+        values = [e.get(key, float("nan")) for e in entries]
+        ax.plot(steps, values, marker="o", markersize=3, linewidth=0.8, alpha=0.7, label="per step")
+        if len(values) > SMOOTHING:
+            ax.plot(steps, moving_average(values, SMOOTHING), linewidth=2.0, label=f"{SMOOTHING}-step mean")
+            ax.legend(fontsize=8)
+        if band:
+            spread = [e.get(band, 0.0) for e in entries]
+            ax.fill_between(steps, [v - s for v, s in zip(values, spread)], [v + s for v, s in zip(values, spread)], alpha=0.25)
+        ax.set_xlabel("step")
+        ax.set_title(label, fontsize=10)
+    fig.suptitle(title or run_dir.name, fontsize=11)
+    out = out or run_dir / "reward_curve.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120, metadata=PNG_METADATA)
+    return out

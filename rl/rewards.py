@@ -1,0 +1,137 @@
+"""TRL reward functions: the endogenous reward of a frozen reward model, and a math-verify correctness bonus.
+
+TRL 1.16 calls every reward function as ``f(prompts=..., completions=..., completion_ids=..., **columns)``
+with all completions of the local batch (each prompt repeated ``group_size`` times) and expects one
+float per completion. Termination is read from ``completion_ids``: TRL's decoded text has the
+end-of-turn token stripped, so it cannot tell a finished answer from one cut by the length limit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from endorm_tasks.bundled import load_model_and_tokenizer
+from endorm_tasks.formatting import FormatError, format_context
+from endorm_tasks.math_answers import predicted_answers
+from endorm_tasks.math_check import check_answers
+from endorm_tasks.reward import RewardConfig
+from endorm_tasks.scorer import DEFAULT_BATCH_TOKENS, EndoScorer
+
+Prompt = str | list[dict[str, str]]
+
+
+def prompt_context(tokenizer, prompt: Prompt) -> str:
+    """The reward model's context for a TRL prompt: a conversational prompt (optional system message and
+    one user message, the evaluation format) is rendered with ``format_context``; a plain string is
+    already formatted text and is used as is, like TRL does for generation."""
+    if isinstance(prompt, str):
+        return prompt
+    roles = [m["role"] for m in prompt]
+    if roles not in (["user"], ["system", "user"]):
+        raise FormatError(f"prompt roles {roles}: expected an optional system message followed by one user message")
+    system = prompt[0]["content"] if roles[0] == "system" else None
+    return format_context(tokenizer, prompt[-1]["content"], system, "chat")
+
+
+def completion_text(completion: str | list[dict[str, str]]) -> str:
+    """Text of a TRL completion (a string, or a one-message assistant turn for conversational prompts)."""
+    return completion if isinstance(completion, str) else completion[-1]["content"]
+
+
+class EndogenousReward:
+    """R(x, y) of SPEC §1 for each completion, from a frozen reward model (by default the policy's base).
+
+    A completion whose last id is one of the policy's ``stop_ids`` (default: the reward tokenizer's
+    end-of-turn and eos, right when both share a tokenizer) is complete: its body plus the reward
+    model's end-of-turn token is scored with V(terminal) = 0. Any other completion was cut by
+    ``max_completion_length`` and is scored as is with the bootstrapped value V(s_{T+1}) (SPEC §6).
+    The completions of one prompt share a single forward pass over the prompt.
+
+    Example:
+        >>> reward = EndogenousReward("bundled", config=RewardConfig(gamma=1.0))
+        >>> trainer = GRPOTrainer(model="...", reward_funcs=[reward], ...)
+    """
+
+    __name__ = "endogenous"
+    """TRL logs a reward function under its ``__name__`` (``rewards/endogenous/mean``)."""
+
+    def __init__(
+        self,
+        model_or_path: Any,
+        tokenizer=None,
+        config: RewardConfig | None = None,
+        stop_ids: Iterable[int] = (),
+        policy_tokenizer=None,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        device: str | None = None,
+    ) -> None:
+        if isinstance(model_or_path, str):
+            model, loaded_tokenizer = load_model_and_tokenizer(model_or_path)
+            tokenizer = tokenizer or loaded_tokenizer
+        else:
+            model = model_or_path
+        if tokenizer is None:
+            raise ValueError("EndogenousReward: a tokenizer is needed when a model object is given")
+        if device is not None:
+            model = model.to(device)
+        model.requires_grad_(False)
+        self.scorer = EndoScorer(model, tokenizer, replace(config or RewardConfig(), append_eos=True), batch_tokens)
+        self.tokenizer = tokenizer
+        self.stop_ids = set(stop_ids) or {self.scorer.end_of_turn, tokenizer.eos_token_id}
+        # Completion ids index the policy's vocabulary; they are re-encoded only when the reward model's differs.
+        self.same_vocab = policy_tokenizer is None or policy_tokenizer.get_vocab() == tokenizer.get_vocab()
+
+    def scored_ids(self, ids: Sequence[int], text: str) -> tuple[list[int], bool]:
+        """(scored ids, complete?): the body plus end-of-turn when complete, the body alone when cut."""
+        complete = bool(ids) and ids[-1] in self.stop_ids
+        body = list(ids[:-1] if complete else ids)
+        if not self.same_vocab:
+            body = self.tokenizer(text, add_special_tokens=False).input_ids
+        return (body + [self.scorer.end_of_turn] if complete else body), complete
+
+    def __call__(
+        self,
+        prompts: Sequence[Prompt],
+        completions: Sequence[str | list[dict[str, str]]],
+        completion_ids: Sequence[Sequence[int]],
+        **kwargs: Any,
+    ) -> list[float]:
+        """One R per completion, in order; ``kwargs`` (dataset columns, trainer state) are not used."""
+        contexts: dict[str, list[int]] = {}
+        pairs, complete = [], []
+        for prompt, completion, ids in zip(prompts, completions, completion_ids, strict=True):
+            # Each distinct prompt is encoded once; the scorer groups completions by context ids, so a
+            # prompt's group shares one forward pass over the prompt.
+            key = prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True)
+            if key not in contexts:
+                contexts[key] = self.scorer.encode_context(prompt_context(self.tokenizer, prompt))
+            scored, done = self.scored_ids(ids, completion_text(completion))
+            pairs.append((contexts[key], scored))
+            complete.append(done)
+        stats = self.scorer.token_stats(pairs, names=[f"completion {i}" for i in range(len(pairs))])
+        configs = {True: replace(self.scorer.config, terminal_value="zero"), False: replace(self.scorer.config, terminal_value="bootstrap")}
+        return [self.scorer.reward(s, configs[done]).reward for s, done in zip(stats, complete)]
+
+
+class MathCorrectness:
+    """1.0 when a completion's last ``\\boxed{}`` matches the row's gold ``answer``, else 0.0.
+
+    The sparse half of the hybrid reward (the paper's §7.5 open question): the trainer adds it to the
+    endogenous reward with weight ``hybrid_bonus`` (TRL's ``reward_weights``). Checking is the math
+    evaluation's (math-verify, sympy fallback, hard timeout); a timeout counts as wrong and the number
+    of timeouts is logged as ``math_correct/timeouts``.
+    """
+
+    __name__ = "math_correct"
+
+    def __call__(self, prompts: Sequence[Prompt], completions, answer: Sequence[str], **kwargs: Any) -> list[float]:
+        verdicts = [
+            check_answers((gold,), tuple(predicted_answers(completion_text(c), multiple=False))) if gold else None
+            for c, gold in zip(completions, answer, strict=True)
+        ]
+        if "log_metric" in kwargs:
+            kwargs["log_metric"]("math_correct/timeouts", float(sum(bool(v and v.timed_out) for v in verdicts)))
+        return [float(bool(v and v.correct)) for v in verdicts]

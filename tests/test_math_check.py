@@ -1,0 +1,97 @@
+"""Symbolic checking on hard cases, multiset matching of several answers, and hard timeouts (SPEC §4, §8)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from endorm_tasks.math_check import Verdict, check_answers, equivalent
+
+# (gold, prediction, equivalent?) written by hand.
+HARD_CASES = [
+    ("\\frac{1}{2}", "0.5", True),
+    ("0.5", "\\dfrac12", True),
+    ("(1,2)", "(2,1)", False),
+    ("(1,2,3)", "(3,2,1)", False),
+    ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3, \\pi/2)", True),
+    ("(3, \\frac{\\pi}{2})", "(3, 1.5708)", True),
+    ("90^\\circ", "\\frac{\\pi}{2}", True),
+    ("\\frac{\\pi}{2}", "90^{\\circ}", True),
+    ("90", "\\frac{\\pi}{2}", False),
+    ("30^{\\circ}", "30", True),
+    ("x \\in [0,1)", "[0,1)", True),
+    ("x \\in [0,1)", "0 \\le x < 1", True),
+    ("[0,1)", "[0,1]", False),
+    ("(1,2)", "1 < x < 2", False),
+    ("5 \\text{ cm}", "5", True),
+    ("\\$18.90", "18.9", True),
+    ("\\text{Evelyn}", "Evelyn", True),
+    ("\\text{Evelyn}", "\\text{Bob}", False),
+    ("4.5e33", "4.5 \\times 10^{33}", True),
+    ("2.88e-19", "3.88e-19", False),
+    ("7.4e-12", "7.4 \\times 10^{-12}", True),
+    ("1.6", "1.60", True),
+    ("1.6", "1.63", False),
+    ("073", "\\textbf{(073)}", True),
+    ("104", "104.", True),
+    ("N=n", "n", True),
+    ("N=n", "N=n+1", False),
+    ("x=3", "3", True),
+    ("2x+3", "3+2x", True),
+    ("6+9i", "9 i + 6", True),
+    ("6+9i", "9 + 6i", False),
+    ("\\frac{1}{3} E_{1}+\\frac{2}{3} E_{2}", "\\frac{2}{3} E_{1}+\\frac{2}{3} E_{2}", False),
+    ("1, -2", "-2, 1", True),
+    ("50\\%", "50", True),
+    ("27", "", False),
+]
+
+
+@pytest.mark.parametrize(("gold", "pred", "expected"), HARD_CASES)
+def test_hard_cases(gold, pred, expected):
+    assert equivalent(gold, pred) is expected
+
+
+@pytest.mark.parametrize(
+    ("golds", "preds", "expected"),
+    [
+        (("1", "3", "5"), ("5", "1", "3"), True),
+        (("-2", "-2"), ("-2", "-2"), True),
+        (("-2", "-2"), ("-2", "2"), False),
+        (("-2", "-2"), ("-2",), False),
+        (("69", "84"), ("69", "84", "84"), False),
+        (("(1,2)", "(2,1)"), ("(2,1)", "(1,2)"), True),
+        (("(1,2)", "(2,1)"), ("(1,2)", "(1,2)"), False),
+        (("\\frac{1}{2}", "\\sqrt{x}"), ("\\sqrt{x}", "0.5"), True),
+    ],
+)
+def test_several_answers_compare_as_multisets(golds, preds, expected):
+    assert check_answers(golds, preds) == Verdict(correct=expected)
+
+
+def test_no_answer_is_wrong_without_checking():
+    assert check_answers(("1",), ()) == Verdict(correct=False)
+
+
+# Evaluating 2^(2^100) never finishes: only a hard timeout ends the check.
+ENDLESS = (("2^{2^{100}}",), ("5",))
+
+
+def test_timeout_in_main_thread_counts_as_wrong():
+    assert check_answers(*ENDLESS, timeout_s=1.0) == Verdict(correct=False, timed_out=True)
+
+
+def test_checks_off_the_main_thread_run_in_a_worker_with_a_hard_timeout():
+    """Signal timeouts cannot work here (SPEC §8): a worker process answers, and is killed on overrun."""
+    verdicts: list[Verdict] = []
+
+    def work() -> None:
+        verdicts.append(check_answers(("\\frac{3}{4}",), ("0.75",), timeout_s=60.0))
+        verdicts.append(check_answers(*ENDLESS, timeout_s=2.0))
+        verdicts.append(check_answers(("\\frac{3}{4}",), ("0.7",), timeout_s=60.0))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert verdicts == [Verdict(True), Verdict(False, timed_out=True), Verdict(False)]

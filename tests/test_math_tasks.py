@@ -1,0 +1,248 @@
+"""The Table-3 math tasks: gold answers score 100% and perturbed ones 0% on every data set, the lm-eval
+tasks load, build the SPEC §4 prompts, score all k samples, and run end to end on the bundled model."""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+
+from endorm_tasks.data_sources import DataError, read_jsonl
+from endorm_tasks.math_eval import (
+    BENCHMARKS,
+    INSTRUCTION,
+    doc_metrics,
+    load_math,
+    table3_markdown,
+    table3_row,
+    table3_stderr,
+    to_doc,
+)
+
+TASK_DIR = Path(__file__).resolve().parents[1] / "task_configs" / "endorm_math"
+TASKS = [b.task for b in BENCHMARKS.values()]
+COLUMNS = ("AIME24", "AMC23", "MATH500", "Minerva", "OlympiadBench")
+# The default suite checks every FAST_STRIDE-th problem; the slow one checks them all.
+FAST_STRIDE = 15
+
+
+def boxed(answers: list[str]) -> str:
+    return "Putting it together, the answer is $\\boxed{" + ", ".join(answers) + "}$."
+
+
+def perturbed(answer: str) -> str:
+    """A different answer: the first digit plus one (mod 10), or ``+1`` appended when there is none."""
+    digit = re.search(r"\d", answer)
+    if digit is None:
+        return f"{answer}+1"
+    return answer[: digit.start()] + str((int(digit.group()) + 1) % 10) + answer[digit.end() :]
+
+
+def docs_of(name: str, data_dir: Path, stride: int) -> list[dict]:
+    return load_math(name, data_dir)[::stride]
+
+
+def wrong_docs(docs: list[dict], generation) -> list[str]:
+    """Ids of the documents whose single ``generation(doc)`` is not scored correct."""
+    return [doc["id"] for doc in docs if doc_metrics(doc, [generation(doc)])["acc"] != 1.0]
+
+
+def right_docs(docs: list[dict], generation) -> list[str]:
+    return [doc["id"] for doc in docs if doc_metrics(doc, [generation(doc)])["acc"] != 0.0]
+
+
+def perturb_first(doc: dict) -> str:
+    return boxed([perturbed(doc["answers"][0]), *doc["answers"][1:]])
+
+
+def check_gold_and_perturbed(name: str, data_dir: Path, stride: int) -> None:
+    docs = docs_of(name, data_dir, stride)
+    assert wrong_docs(docs, lambda d: boxed(d["answers"])) == []
+    assert right_docs(docs, perturb_first) == []
+    several = [d for d in docs if d["multiple"]]
+    assert right_docs(several, lambda d: boxed(d["answers"][:-1])) == []
+
+
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_gold_answers_score_100_and_perturbed_0_on_a_subset(name, shared_data_dir):
+    check_gold_and_perturbed(name, shared_data_dir, FAST_STRIDE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_gold_answers_score_100_and_perturbed_0_on_every_problem(name, shared_data_dir):
+    check_gold_and_perturbed(name, shared_data_dir, 1)
+
+
+def solutions(name: str, data_dir: Path) -> dict[str, str]:
+    """Each problem's worked solution, keyed like ``to_doc`` ids (AIME ``id``, MATH ``unique_id``, Minerva ``idx``)."""
+    rows = read_jsonl(data_dir / "math_eval" / name / "test.jsonl")
+    key = {"aime24": "id", "math500": "unique_id", "minerva_math": "idx"}[name]
+    return {f"{name}/{row[key]}": row["solution"] for row in rows}
+
+
+@pytest.mark.parametrize(("name", "stride"), [("aime24", 1), ("math500", FAST_STRIDE), ("minerva_math", FAST_STRIDE)])
+def test_gold_solutions_as_generations_score_100(name, stride, shared_data_dir):
+    """The data sets' own worked solutions (AIME's end in \\boxed{\\textbf{(073)}}, \\framebox{204}, ...)."""
+    texts = solutions(name, shared_data_dir)
+    assert wrong_docs(docs_of(name, shared_data_dir, stride), lambda d: texts[d["id"]]) == []
+
+
+def test_avg_at_k_is_the_mean_over_all_samples():
+    doc = {"id": "t/1", "answers": ["\\frac{1}{2}"], "multiple": False}
+    samples = ["\\boxed{0.5}", "\\boxed{2}", "no box", "\\boxed{1/2}", "\\boxed{\\dfrac{1}{2}}"]
+    assert doc_metrics(doc, samples) == {"acc": 3 / 5, "n_timeouts": 0, "n_samples": 5}
+
+
+def test_hub_schemas_map_to_documents():
+    hub_minerva = {"question": "How far?", "answer": "1.6"}
+    hub_aime = {"id": 60, "problem": "Find it.", "solution": "...", "answer": "204", "url": "u", "year": "2024"}
+    assert to_doc("minerva_math", hub_minerva, 3, "w", "hub:x") == {
+        "id": "minerva_math/3", "problem": "How far?", "answers": ["1.6"], "multiple": False, "data_source": "hub:x",
+    }
+    assert to_doc("aime24", hub_aime, 0, "w", "hub:y")["id"] == "aime24/60"
+    with pytest.raises(DataError, match="f.jsonl row 2: missing text field 'problem' \\(or 'question'\\)"):
+        to_doc("math500", {"answer": "1"}, 2, "f.jsonl row 2", "local")
+
+
+def test_hub_loading_without_network_says_how_to_work_offline(monkeypatch):
+    monkeypatch.delenv("ENDORM_DATA_DIR", raising=False)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError, match="HuggingFaceH4/MATH-500.*ENDORM_DATA_DIR"):
+        load_math("math500")
+
+
+def lm_eval_results(values: dict[str, tuple[float, float]]) -> dict:
+    return {"results": {task: {"acc,none": acc, "acc_stderr,none": se} for task, (acc, se) in values.items()}}
+
+
+def test_table3_row_lays_out_the_five_columns_and_their_average():
+    results = lm_eval_results(
+        {
+            "endorm_aime24": (0.2, 0.03),
+            "endorm_amc23": (0.4, 0.04),
+            "endorm_math500": (0.6, 0.02),
+            "endorm_minerva": (0.1, 0.02),
+            "endorm_olympiadbench": (0.3, 0.01),
+        }
+    )
+    assert table3_row(results) == pytest.approx(
+        {"AIME24": 20.0, "AMC23": 40.0, "MATH500": 60.0, "Minerva": 10.0, "OlympiadBench": 30.0, "Avg": 32.0}
+    )
+    avg_stderr = 100 * math.sqrt(0.03**2 + 0.04**2 + 0.02**2 + 0.02**2 + 0.01**2) / 5
+    assert table3_stderr(results)["Avg"] == pytest.approx(avg_stderr)
+    row = "| m | 20.0 ± 3.0 | 40.0 ± 4.0 | 60.0 ± 2.0 | 10.0 ± 2.0 | 30.0 ± 1.0 | 32.0 ± 1.2 |"
+    assert table3_markdown(results, "m").splitlines()[2] == row
+
+
+def test_table3_average_needs_all_five_columns():
+    row = table3_row(lm_eval_results({"endorm_math500": (0.5, "N/A")}))
+    assert row["MATH500"] == 50.0 and row["AIME24"] is None and row["Avg"] is None
+    assert table3_stderr(lm_eval_results({"endorm_math500": (0.5, "N/A")}))["MATH500"] is None
+
+
+# ---------------------------------------------------------------- lm-eval tasks
+
+
+def task_manager(metadata: dict):
+    """lm-eval's TaskManager on this folder only (``metadata`` plays ``--metadata``)."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=str(TASK_DIR), include_defaults=False, metadata=metadata)
+
+
+@pytest.fixture(scope="module")
+def tasks_k3(shared_data_dir):
+    """All five tasks with ``--metadata k=3 data_dir=...``."""
+    return task_manager({"k": 3, "data_dir": str(shared_data_dir)}).load(["endorm_math"])
+
+
+def test_every_yaml_loads_and_k_overrides_only_the_avg_at_k_tasks(tasks_k3, shared_data_dir):
+    manager = task_manager({"data_dir": str(shared_data_dir)})
+    loaded = manager.load(["endorm_aime24", "endorm_math500"])
+    assert set(manager.all_tasks) == {*TASKS, "endorm_math"}
+    assert {name: t.config.repeats for name, t in loaded["tasks"].items()} == {"endorm_aime24": 32, "endorm_math500": 1}
+    assert {name: t.config.repeats for name, t in tasks_k3["tasks"].items()} == {
+        "endorm_aime24": 3, "endorm_amc23": 3, "endorm_math500": 1, "endorm_minerva": 1, "endorm_olympiadbench": 1,
+    }
+    assert tasks_k3["groups"]["endorm_math"].child_names == TASKS
+    sizes = {name: len(t.eval_docs) for name, t in tasks_k3["tasks"].items()}
+    assert list(sizes.values()) == [30, 40, 500, 272, 675]
+
+
+def test_generation_settings_follow_spec(tasks_k3):
+    kwargs = tasks_k3["tasks"]["endorm_math500"].config.generation_kwargs
+    sampling = (kwargs["do_sample"], kwargs["temperature"], kwargs["top_p"], kwargs["max_gen_toks"])
+    assert sampling == (True, 0.6, 1.0, 1024)
+    assert "<|im_end|>" in kwargs["until"]
+
+
+def test_chat_prompt_is_the_system_instruction_and_the_problem(tasks_k3, smollm2_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(smollm2_path))
+    task = tasks_k3["tasks"]["endorm_aime24"]
+    doc = task.eval_docs[0]
+
+    def chat_template(messages, add_generation_prompt=True):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+    expected = tokenizer.apply_chat_template(
+        [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": doc["problem"]}],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    assert task.fewshot_context(doc, 0, apply_chat_template=True, chat_template=chat_template) == expected
+    plain = f"{INSTRUCTION}\n\n### Query\n{doc['problem']}\n### Response\n"
+    assert task.fewshot_context(doc, 0) == plain
+
+
+def test_all_k_samples_reach_the_metric(tasks_k3):
+    """The task's filter hands every sample to process_results (lm-eval's default keeps the first)."""
+    task = tasks_k3["tasks"]["endorm_amc23"]
+    task.build_all_requests(limit=1)
+    (instance,) = task.instances
+    assert instance.repeats == 3
+    doc = instance.doc
+    right, wrong = f"\\boxed{{{doc['answers'][0]}}}", "\\boxed{-1}"
+    instance.resps = [wrong, right, right]
+    task.apply_filters()
+    assert instance.filtered_resps["none"] == [wrong, right, right]
+    metrics = task.process_results(doc, [instance.filtered_resps["none"]])
+    assert metrics == {"acc": 2 / 3, "n_timeouts": 0, "n_samples": 3}
+
+
+@pytest.mark.slow
+def test_endorm_math_end_to_end_on_the_bundled_model(smollm2_path, shared_data_dir):
+    """--limit 2, k = 2, 32 new tokens: every sample is scored and the stderr is the one over problems."""
+    import lm_eval
+
+    manager = task_manager({"k": 2, "data_dir": str(shared_data_dir)})
+    out = lm_eval.simple_evaluate(
+        model="hf",
+        model_args=f"pretrained={smollm2_path}",
+        tasks=["endorm_math"],
+        limit=2,
+        apply_chat_template=True,
+        gen_kwargs="max_gen_toks=32",
+        task_manager=manager,
+        log_samples=True,
+        batch_size=8,
+        device="cpu",
+    )
+    results = out["results"]
+    k = {"endorm_aime24": 2, "endorm_amc23": 2}
+    for task in TASKS:
+        samples = out["samples"][task]
+        assert [len(s["resps"][0]) for s in samples] == [k.get(task, 1)] * 2
+        per_doc = [s["acc"] for s in samples]
+        assert results[task]["n_samples,none"] == 2 * k.get(task, 1)
+        assert results[task]["acc,none"] == pytest.approx(statistics.mean(per_doc))
+        assert results[task]["acc_stderr,none"] == pytest.approx(statistics.stdev(per_doc) / math.sqrt(2))
+    row = table3_row(out)
+    assert row["Avg"] == pytest.approx(statistics.mean(row[c] for c in COLUMNS))
+    assert results["endorm_math"]["acc,none"] == pytest.approx(row["Avg"] / 100)

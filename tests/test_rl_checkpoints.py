@@ -1,0 +1,76 @@
+"""Run-directory helpers on hand-made logs: checkpoint listing, reward summaries, the curve PNG, eval tables."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from endorm_rl.checkpoints import TRAIN_LOG, checkpoints, reward_summary
+from endorm_rl.evaluate import EvalSettings, scores, write_tables
+from endorm_rl.plots import moving_average, plot_run, read_log
+
+LOG = [
+    {"step": 1, "reward": -10.0, "reward_std": 4.0, "kl": 0.0, "completions/mean_length": 30.0, "rewards/endogenous/mean": -10.0},
+    {"step": 2, "reward": -6.0, "reward_std": 2.0, "kl": 0.002, "completions/mean_length": 20.0, "rewards/endogenous/mean": -6.0},
+    {"step": 3, "reward": -2.0, "reward_std": 3.0, "kl": 0.004, "completions/mean_length": 10.0, "rewards/endogenous/mean": -2.0},
+    {"step": 3, "train_runtime": 12.0, "train_loss": 0.1},
+]
+
+
+def test_checkpoints_are_listed_by_step(tmp_path):
+    for name in ("checkpoint-10", "checkpoint-2", "checkpoint-x", "eval"):
+        (tmp_path / name).mkdir()
+    assert checkpoints(tmp_path) == [(2, tmp_path / "checkpoint-2"), (10, tmp_path / "checkpoint-10")]
+
+
+def test_reward_summary_averages_the_window():
+    summary = reward_summary(LOG, 2, 3)
+    assert summary["steps"] == [2, 3] and summary["n_logged_steps"] == 2
+    assert summary["reward_mean"] == pytest.approx(-4.0)
+    assert summary["reward_std_mean"] == pytest.approx(2.5)
+    assert summary["kl_mean"] == pytest.approx(0.003)
+    assert summary["completion_length_mean"] == pytest.approx(15.0)
+    assert summary["rewards_endogenous_mean"] == pytest.approx(-4.0)
+    assert summary["clipped_ratio_mean"] is None
+
+
+def test_plot_writes_a_png_from_the_log(tmp_path):
+    (tmp_path / TRAIN_LOG).write_text("\n".join(json.dumps(e) for e in LOG) + "\n")
+    assert [e["step"] for e in read_log(tmp_path / TRAIN_LOG)] == [1, 2, 3]
+    out = plot_run(tmp_path)
+    assert out == tmp_path / "reward_curve.png" and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_rewards_is_an_error(tmp_path):
+    (tmp_path / TRAIN_LOG).write_text(json.dumps(LOG[-1]) + "\n")
+    with pytest.raises(ValueError, match="no entry with a 'reward' field"):
+        plot_run(tmp_path)
+
+
+def test_scores_and_table(tmp_path):
+    results = {
+        "results": {
+            "endorm_math": {"acc,none": 0.25, "acc_stderr,none": 0.1},
+            "endorm_math500": {"acc,none": 0.5, "acc_stderr,none": "N/A", "n_timeouts,none": 0.0},
+            "other": {"exact_match,strict": 1.0},
+        }
+    }
+    table = scores(results, "acc")
+    assert table == {"endorm_math": (0.25, 0.1), "endorm_math500": (0.5, None)}
+    rows = [{"step": 0, "model": "base", "scores": table, "n": {}}, {"step": 5, "model": "c5", "scores": {"endorm_math": (0.5, math.nan)}, "n": {}}]
+    write_tables(rows, EvalSettings(limit=2, gen_kwargs="max_gen_toks=64"), tmp_path)
+    lines = (tmp_path / "by_step.md").read_text().splitlines()
+    assert "limit 2" in lines[0] and "max_gen_toks=64" in lines[0]
+    assert lines[2:] == [
+        "| step | endorm_math | endorm_math500 |",
+        "|---:|---:|---:|",
+        "| 0 | 25.0 ± 10.0 | 50.0 |",
+        "| 5 | 50.0 | – |",
+    ]
+    assert json.loads((tmp_path / "by_step.json").read_text())["rows"][1]["step"] == 5
+
+
+def test_moving_average():
+    assert moving_average([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
