@@ -52,17 +52,11 @@ class EndoRMLM(HFLM):
 
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         """(R, False) per request; R is the endogenous reward of the continuation after the context."""
-        pairs, names = [], []
-        context_ids: dict[str, list[int]] = {}
-        for i, request in enumerate(requests):
-            context, continuation = request.args
-            name = f"request {i} (task {request.task_name}, doc {request.doc_id})"
-            if context not in context_ids:
-                context_ids[context] = self.scorer.encode_context(context)
-            pairs.append((context_ids[context], self.scorer.encode_response(continuation, name)))
-            names.append(name)
+        contexts = [request.args[0] for request in requests]
+        continuations = [request.args[1] for request in requests]
+        names = [f"request {i} (task {r.task_name}, doc {r.doc_id})" for i, r in enumerate(requests)]
         show = not disable_tqdm and self.rank == 0
-        scored = self.scorer.score_ids(pairs, names=names, progress=show)
+        scored = self.scorer.score(contexts, continuations, names=names, progress=show)
         results = [(s.reward, False) for s in scored]
         for request, result in zip(requests, results):
             self.cache_hook.add_partial("loglikelihood", request.args, result)

@@ -92,8 +92,9 @@ class EndoRLConfig:
     """Weights dtype of the policy and the reward model: ``float32``, ``bfloat16`` or ``float16``."""
     bf16: bool | None = None
     """bfloat16 mixed precision; None = on when a CUDA device supports it."""
-    reward_batch_tokens: int = 4096
-    """Padded response tokens per reward-model forward pass."""
+    reward_batch_tokens: int | None = None
+    """Padded response tokens per reward-model forward pass; None = the scorer's per-device default
+    (one response per pass on CPU, where batching measured no faster and padding costs)."""
     torch_threads: int | None = None
     """Intra-op CPU threads (``torch.set_num_threads``); None = torch's default. On a CPU shared with other
     jobs, 1 is several times faster than oversubscribed threads."""

@@ -18,7 +18,7 @@ from endorm_tasks.formatting import FormatError, format_context
 from endorm_tasks.math_answers import predicted_answers
 from endorm_tasks.math_check import check_answers
 from endorm_tasks.reward import RewardConfig
-from endorm_tasks.scorer import DEFAULT_BATCH_TOKENS, EndoScorer
+from endorm_tasks.scorer import EndoScorer
 
 Prompt = str | list[dict[str, str]]
 
@@ -65,7 +65,7 @@ class EndogenousReward:
         config: RewardConfig | None = None,
         stop_ids: Iterable[int] = (),
         policy_tokenizer=None,
-        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        batch_tokens: int | None = None,
         device: str | None = None,
     ) -> None:
         if isinstance(model_or_path, str):
