@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from endorm_tasks.data_sources import DATA_DIR_ENV, DataError, read_json, read_records, require_fields, resolve_data_dir
+from endorm_tasks.preference import pair_win
 
 DSP_DOMAINS: tuple[str, ...] = ("academy", "business", "literature", "entertainment")
 """Rows and columns of the matrix, in the paper's Table 2 order."""
@@ -111,9 +112,7 @@ def responses(doc: dict) -> list[str]:
 
 def pair_correct(doc: dict, scores: Mapping[str, float], chosen: str, rejected: str) -> float:
     """1.0 when chosen scores strictly above rejected; identical texts are ties (0.0) whatever the scores."""
-    if is_identical(doc, chosen, rejected):
-        return 0.0
-    return float(scores[chosen] > scores[rejected])
+    return pair_win(scores[chosen], scores[rejected], is_identical(doc, chosen, rejected))
 
 
 def is_identical(doc: dict, chosen: str, rejected: str) -> bool:

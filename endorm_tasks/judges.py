@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from endorm_tasks import dsp, rmbench
 from endorm_tasks.formatting import ChatRenderer, prompt_templates, system_messages
+from endorm_tasks.preference import pair_win
 from endorm_tasks.reward import RewardConfig
 
 JUDGES: tuple[str, ...] = ("verifier", "genrm_pointwise", "genrm_pairwise")
@@ -189,7 +190,7 @@ def pair_wins(judge: str, item: JudgeItem, values: Sequence[float]) -> list[floa
     else:
         margins = [(value_of[(c,)], value_of[(r,)]) for c, r in item.pairs]
     return [
-        0.0 if item.responses[c] == item.responses[r] else float(chosen > rejected)
+        pair_win(chosen, rejected, item.responses[c] == item.responses[r])
         for (c, r), (chosen, rejected) in zip(item.pairs, margins)
     ]
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from endorm_tasks.data_sources import DataError, load_hub_split, read_records, require_fields, resolve_data_dir
+from endorm_tasks.preference import pair_win
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ def doc_metrics(doc: dict, scores: Sequence[float], slugs: Sequence[str]) -> dic
         raise ValueError(f"Multifaceted {doc['id']}: expected {len(doc['responses'])} scores, got {len(scores)}")
     chosen, *rejected = doc["responses"]
     identical = [other == chosen for other in rejected]
-    correct = sum(not same and scores[0] > score for same, score in zip(identical, scores[1:], strict=True))
+    correct = int(sum(pair_win(scores[0], score, same) for same, score in zip(identical, scores[1:], strict=True)))
     counts = (correct, len(rejected))
     return {
         "acc": counts,

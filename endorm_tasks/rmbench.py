@@ -26,6 +26,7 @@ from endorm_tasks.data_sources import (
     require_fields,
     resolve_data_dir,
 )
+from endorm_tasks.preference import pair_win
 
 if TYPE_CHECKING:
     import datasets
@@ -183,7 +184,7 @@ def win_matrix(
     """3x3 M[i][j] = 1.0 when chosen[i] scores strictly above rejected[j]; identical texts are ties (0.0)."""
     return [
         [
-            0.0 if chosen_texts[i] == rejected_texts[j] else float(chosen_scores[i] > rejected_scores[j])
+            pair_win(chosen_scores[i], rejected_scores[j], chosen_texts[i] == rejected_texts[j])
             for j in range(N_STYLES)
         ]
         for i in range(N_STYLES)
