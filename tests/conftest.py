@@ -76,3 +76,30 @@ def smollm2_tokenizer(smollm2_path):
 def tiny_llama(smollm2_tokenizer):
     """``make_tiny_llama`` with the bundled tokenizer's vocabulary (256 positions)."""
     return make_tiny_llama(len(smollm2_tokenizer))
+
+
+@pytest.fixture(scope="session")
+def hf_lm(smollm2_path):
+    """lm-eval's stock ``hf`` model on the bundled SmolLM2 (float32, CPU, batch size 1)."""
+    from lm_eval.models.huggingface import HFLM
+
+    return HFLM(pretrained=str(smollm2_path), device="cpu", dtype="float32", batch_size=1)
+
+
+def project_tasks(data_dir: Path | None = None, **metadata):
+    """lm-eval's TaskManager on the project's ``task_configs/`` only; ``metadata`` plays ``--metadata``."""
+    from lm_eval.tasks import TaskManager
+
+    if data_dir is not None:
+        metadata["data_dir"] = str(data_dir)
+    return TaskManager(include_path=str(REPO_ROOT / "task_configs"), include_defaults=False, metadata=metadata)
+
+
+def run_tasks(model, model_args: str, tasks: list[str], manager, limit: int | None = 1, **kwargs) -> dict:
+    """``simple_evaluate`` as the README runs it: ``--apply_chat_template --log_samples``."""
+    import lm_eval
+
+    kwargs.setdefault("log_samples", True)
+    return lm_eval.simple_evaluate(
+        model=model, model_args=model_args, tasks=tasks, limit=limit, apply_chat_template=True, task_manager=manager, **kwargs
+    )

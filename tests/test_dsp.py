@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 import pytest
 from lm_eval.models.huggingface import HFLM
-from lm_eval.tasks import TaskManager
 from transformers import AutoTokenizer
 
 from endorm_tasks import dsp
@@ -16,7 +15,7 @@ from endorm_tasks.conditioned_task import conditioned_context
 from endorm_tasks.data_sources import DATA_DIR_ENV, DataError
 from endorm_tasks.formatting import FormatError
 
-from .conftest import REPO_ROOT
+from .conftest import project_tasks
 
 DOMAINS = ["academy", "business", "literature", "entertainment"]
 KEYS = ["academy", "business", "literature", "entertainment", "normal"]
@@ -229,12 +228,7 @@ def test_a_template_that_drops_the_system_message_is_refused(lm_eval_chat_templa
 
 @pytest.fixture(scope="module")
 def dsp_tasks(shared_data_dir):
-    manager = TaskManager(
-        include_path=str(REPO_ROOT / "task_configs"),
-        include_defaults=False,
-        metadata={"data_dir": str(shared_data_dir)},
-    )
-    return manager.load(["dsp"])
+    return project_tasks(shared_data_dir).load(["dsp"])
 
 
 def test_every_dsp_yaml_loads_and_the_group_holds_the_four_rms(dsp_tasks):

@@ -9,16 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import lm_eval
 import pytest
 import torch
 from lm_eval.models.huggingface import HFLM
-from lm_eval.tasks import TaskManager
 from transformers import AutoTokenizer
 
 from endorm_tasks import dsp, multifaceted
 
-from .conftest import REPO_ROOT, make_tiny_llama
+from .conftest import make_tiny_llama, project_tasks, run_tasks
 
 FIXTURE = Path(__file__).parent / "fixtures" / "multifaceted_small.jsonl"
 DOMAINS = ["academy", "business", "literature", "entertainment"]
@@ -51,16 +49,7 @@ def context_of(tokenizer, system: str, query: str) -> str:
 
 
 def evaluate(model, tasks: list[str], metadata: dict, limit: int | None = None, model_args: str = "") -> dict:
-    manager = TaskManager(include_path=str(REPO_ROOT / "task_configs"), include_defaults=False, metadata=metadata)
-    return lm_eval.simple_evaluate(
-        model=model,
-        model_args=model_args,
-        tasks=tasks,
-        limit=limit,
-        apply_chat_template=True,
-        task_manager=manager,
-        bootstrap_iters=0,
-    )
+    return run_tasks(model, model_args, tasks, project_tasks(**metadata), limit=limit, bootstrap_iters=0, log_samples=False)
 
 
 def test_dsp_group_on_a_tiny_model_matches_hand_computed_pairs(tiny, shared_data_dir):

@@ -7,16 +7,15 @@ import json
 import math
 from pathlib import Path
 
-import lm_eval
 import pytest
 import torch
-from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
 
 from endorm_tasks.cli.eval import task_configs_dir
 from endorm_tasks.judges import JudgeError
 from endorm_tasks.lm_model import EndoRMLM
 
+from .conftest import project_tasks, run_tasks
 from .test_judges import TEMPLATES, fill_template
 
 JUDGE_CONFIGS = task_configs_dir() / "judges"
@@ -30,17 +29,8 @@ DSP_KEYS = (*DSP_RMS, "normal")
 SCORES = [str(k) for k in range(1, 11)]
 
 
-def task_manager(data_dir: Path, **metadata) -> TaskManager:
-    return TaskManager(include_path=str(task_configs_dir()), include_defaults=False, metadata={"data_dir": str(data_dir), **metadata})
-
-
 def load_task(name: str, data_dir: Path, **metadata):
-    return task_manager(data_dir, **metadata).load([name])["tasks"][name]
-
-
-@pytest.fixture(scope="module")
-def hf_lm(smollm2_path):
-    return HFLM(pretrained=str(smollm2_path), device="cpu", dtype="float32", batch_size=1)
+    return project_tasks(data_dir, **metadata).load([name])["tasks"][name]
 
 
 def chatml(system: str | None, user: str, tokenizer) -> str:
@@ -79,7 +69,7 @@ def test_every_judge_yaml_is_indexed():
 
 
 def test_rmbench_judges_group_holds_three_judges_on_three_domains(shared_data_dir):
-    loaded = task_manager(shared_data_dir).load(["rmbench_judges"])
+    loaded = project_tasks(shared_data_dir).load(["rmbench_judges"])
     assert loaded["group_map"]["rmbench_judges"] == ["rmbench_verifier", "rmbench_genrm_pointwise", "rmbench_genrm_pairwise"]
     for judge in JUDGES:
         assert loaded["group_map"][f"rmbench_{judge}"] == [f"rmbench_{judge}_{d}" for d in ("chat", "code", "safety")]
@@ -88,11 +78,11 @@ def test_rmbench_judges_group_holds_three_judges_on_three_domains(shared_data_di
 
 
 def test_dsp_and_multifaceted_judge_groups_load(shared_data_dir):
-    dsp = task_manager(shared_data_dir).load(["dsp_judges"])
+    dsp = project_tasks(shared_data_dir).load(["dsp_judges"])
     assert dsp["group_map"]["dsp_judges"] == ["dsp_verifier", "dsp_genrm_pointwise", "dsp_genrm_pairwise"]
     assert dsp["group_map"]["dsp_verifier"] == [f"dsp_verifier_rm-{d}" for d in DSP_RMS]
     assert {len(task.eval_docs) for task in dsp["tasks"].values()} == {463}
-    multifaceted = task_manager(shared_data_dir, multifaceted_path=str(MULTIFACETED)).load(["multifaceted_judges"])
+    multifaceted = project_tasks(shared_data_dir, multifaceted_path=str(MULTIFACETED)).load(["multifaceted_judges"])
     assert {len(task.eval_docs) for task in multifaceted["tasks"].values()} == {10}
 
 
@@ -141,7 +131,6 @@ def test_dsp_requests_carry_the_domain_prompt_as_instruction(judge, hf_lm, share
 
 def test_multifaceted_pairwise_requests_use_the_row_system(hf_lm, shared_data_dir):
     task = load_task("multifaceted_genrm_pairwise", shared_data_dir, multifaceted_path=str(MULTIFACETED))
-    doc = task.eval_docs[0]
     rows = [json.loads(line) for line in MULTIFACETED.read_text().splitlines()]
     others = [r["reference_answer"] for r in rows if r["prompt"] == rows[0]["prompt"] and r["system"] != rows[0]["system"]]
     own = rows[0]["reference_answer"]
@@ -195,15 +184,7 @@ def expected_metrics(judge: str, lls: list[float], chosen: list[str], rejected: 
 
 def evaluate(model: str, model_args: str, task: str) -> dict:
     """``--tasks <task> --limit 1 --apply_chat_template --log_samples`` on a tiny hand-written RM-Bench copy."""
-    return lm_eval.simple_evaluate(
-        model=model,
-        model_args=model_args,
-        tasks=[task],
-        limit=1,
-        apply_chat_template=True,
-        log_samples=True,
-        task_manager=task_manager(TINY_RMBENCH),
-    )
+    return run_tasks(model, model_args, [task], project_tasks(TINY_RMBENCH))
 
 
 @pytest.fixture(scope="module")

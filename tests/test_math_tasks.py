@@ -22,6 +22,8 @@ from endorm_tasks.math_eval import (
     to_doc,
 )
 
+from .conftest import project_tasks, run_tasks
+
 TASK_DIR = Path(__file__).resolve().parents[1] / "task_configs" / "endorm_math"
 TASKS = [b.task for b in BENCHMARKS.values()]
 COLUMNS = ("AIME24", "AMC23", "MATH500", "Minerva", "OlympiadBench")
@@ -148,23 +150,16 @@ def test_table3_average_needs_all_five_columns():
 # ---------------------------------------------------------------- lm-eval tasks
 
 
-def task_manager(metadata: dict):
-    """lm-eval's TaskManager on this folder only (``metadata`` plays ``--metadata``)."""
-    from lm_eval.tasks import TaskManager
-
-    return TaskManager(include_path=str(TASK_DIR), include_defaults=False, metadata=metadata)
-
-
 @pytest.fixture(scope="module")
 def tasks_k3(shared_data_dir):
     """All five tasks with ``--metadata k=3 data_dir=...``."""
-    return task_manager({"k": 3, "data_dir": str(shared_data_dir)}).load(["endorm_math"])
+    return project_tasks(shared_data_dir, k=3).load(["endorm_math"])
 
 
 def test_every_yaml_loads_and_k_overrides_only_the_avg_at_k_tasks(tasks_k3, shared_data_dir):
-    manager = task_manager({"data_dir": str(shared_data_dir)})
+    manager = project_tasks(shared_data_dir)
     loaded = manager.load(["endorm_aime24", "endorm_math500"])
-    assert set(manager.all_tasks) == {*TASKS, "endorm_math"}
+    assert {t for t in manager.all_tasks if t.startswith("endorm_")} == {*TASKS, "endorm_math"}
     assert {name: t.config.repeats for name, t in loaded["tasks"].items()} == {"endorm_aime24": 32, "endorm_math500": 1}
     assert {name: t.config.repeats for name, t in tasks_k3["tasks"].items()} == {
         "endorm_aime24": 3, "endorm_amc23": 3, "endorm_math500": 1, "endorm_minerva": 1, "endorm_olympiadbench": 1,
@@ -219,21 +214,10 @@ def test_all_k_samples_reach_the_metric(tasks_k3):
 @pytest.mark.slow
 def test_endorm_math_end_to_end_on_the_bundled_model(smollm2_path, shared_data_dir):
     """--limit 2, k = 2, 32 new tokens: every sample is scored and the stderr is the one over problems."""
-    import lm_eval
-
-    manager = task_manager({"k": 2, "data_dir": str(shared_data_dir)})
-    out = lm_eval.simple_evaluate(
-        model="hf",
-        model_args=f"pretrained={smollm2_path}",
-        tasks=["endorm_math"],
-        limit=2,
-        apply_chat_template=True,
-        gen_kwargs="max_gen_toks=32",
-        task_manager=manager,
-        log_samples=True,
-        batch_size=8,
-        device="cpu",
-    )
+    out = run_tasks(
+        "hf", f"pretrained={smollm2_path}", ["endorm_math"], project_tasks(shared_data_dir, k=2), limit=2,
+        gen_kwargs="max_gen_toks=32", batch_size=8, device="cpu",
+    )  # fmt: skip
     results = out["results"]
     k = {"endorm_aime24": 2, "endorm_amc23": 2}
     for task in TASKS:

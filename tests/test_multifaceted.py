@@ -12,13 +12,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from lm_eval.models.huggingface import HFLM
-from lm_eval.tasks import TaskManager
 from transformers import AutoTokenizer
 
 from endorm_tasks import multifaceted
 from endorm_tasks.data_sources import DATA_DIR_ENV, DataError
 
-from .conftest import REPO_ROOT
+from .conftest import project_tasks
 
 FIXTURE = Path(__file__).parent / "fixtures" / "multifaceted_small.jsonl"
 
@@ -152,12 +151,7 @@ def test_doc_metrics_on_hand_made_scores(no_env):
 
 @pytest.fixture(scope="module")
 def mf_task():
-    manager = TaskManager(
-        include_path=str(REPO_ROOT / "task_configs"),
-        include_defaults=False,
-        metadata={"multifaceted_path": str(FIXTURE)},
-    )
-    return manager.load(["multifaceted"])["tasks"]["multifaceted"]
+    return project_tasks(multifaceted_path=str(FIXTURE)).load(["multifaceted"])["tasks"]["multifaceted"]
 
 
 def test_task_registers_one_metric_per_source_present(mf_task):

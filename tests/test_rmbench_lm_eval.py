@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
 
 from endorm_tasks.cli.eval import task_configs_dir
@@ -18,18 +17,11 @@ from endorm_tasks.data_sources import DataError
 from endorm_tasks.formatting import FormatError, format_context, plain_template_context
 from endorm_tasks.rmbench import RMBENCH_DOMAINS, responses
 
+from .conftest import project_tasks, run_tasks
+
 RMBENCH_CONFIGS = task_configs_dir() / "rmbench"
 BIN = Path(sys.executable).parent
 LIMIT = 1  # documents per domain in the command-line runs (each document = 6 scored responses)
-
-
-def task_manager(data_dir: Path) -> TaskManager:
-    return TaskManager(include_path=str(task_configs_dir()), include_defaults=False, metadata={"data_dir": str(data_dir)})
-
-
-@pytest.fixture(scope="module")
-def hf_lm(smollm2_path):
-    return HFLM(pretrained=str(smollm2_path), device="cpu", dtype="float32", batch_size=1)
 
 
 def test_every_rmbench_yaml_is_indexed():
@@ -43,7 +35,7 @@ def test_every_rmbench_yaml_is_indexed():
 
 @pytest.mark.parametrize("group", ["rmbench", "rmbench_template"])
 def test_groups_hold_chat_code_safety_and_record_the_data_source(group, shared_data_dir):
-    loaded = task_manager(shared_data_dir).load([group])
+    loaded = project_tasks(shared_data_dir).load([group])
     prefix = group + "_"
     assert loaded["group_map"] == {group: [f"{prefix}chat", f"{prefix}code", f"{prefix}safety"]}
     sizes = {name: len(task.eval_docs) for name, task in loaded["tasks"].items()}
@@ -57,7 +49,7 @@ def test_groups_hold_chat_code_safety_and_record_the_data_source(group, shared_d
 @pytest.mark.parametrize("name", ["rmbench_math", "rmbench_full", "rmbench_template_math"])
 def test_math_without_its_file_is_a_clear_error(name, shared_data_dir):
     with pytest.raises(DataError, match=str(shared_data_dir / "rm_bench" / "math_filtered.json")):
-        task_manager(shared_data_dir).load([name])
+        project_tasks(shared_data_dir).load([name])
 
 
 def requests_of(task, chat_template) -> list:
@@ -66,7 +58,7 @@ def requests_of(task, chat_template) -> list:
 
 
 def test_chat_format_requests(hf_lm, shared_data_dir):
-    task = task_manager(shared_data_dir).load(["rmbench_chat"])["tasks"]["rmbench_chat"]
+    task = project_tasks(shared_data_dir).load(["rmbench_chat"])["tasks"]["rmbench_chat"]
     doc = task.eval_docs[0]
     instances = requests_of(task, hf_lm.apply_chat_template)
     # SPEC §2 chat: no system message (the template's default applies), response = the assistant turn
@@ -77,7 +69,7 @@ def test_chat_format_requests(hf_lm, shared_data_dir):
 
 
 def test_template_format_requests(hf_lm, shared_data_dir):
-    task = task_manager(shared_data_dir).load(["rmbench_template_code"])["tasks"]["rmbench_template_code"]
+    task = project_tasks(shared_data_dir).load(["rmbench_template_code"])["tasks"]["rmbench_template_code"]
     doc = task.eval_docs[0]
     with_template = format_context(hf_lm.tokenizer, doc["prompt"], prompt_format="template")
     assert with_template.endswith("### Response\n")
@@ -141,19 +133,10 @@ def test_endorm_and_hf_command_lines_make_identical_decisions(smollm2_path, shar
 @pytest.mark.slow
 def test_reward_options_reach_the_model_and_are_recorded(smollm2_path, shared_data_dir):
     """SPEC §1 `reward_form` / `aggregate` from --model_args, on the App. D template variant."""
-    import lm_eval
-
     import endorm_tasks.lm_model  # noqa: F401  (registers `endorm`)
 
-    results = lm_eval.simple_evaluate(
-        model="endorm",
-        model_args=f"pretrained={smollm2_path},reward_form=logprob,aggregate=mean",
-        tasks=["rmbench_template_chat"],
-        limit=1,
-        apply_chat_template=True,
-        log_samples=True,
-        task_manager=task_manager(shared_data_dir),
-    )
+    model_args = f"pretrained={smollm2_path},reward_form=logprob,aggregate=mean"
+    results = run_tasks("endorm", model_args, ["rmbench_template_chat"], project_tasks(shared_data_dir))
     recorded = results["config"]["endorm_reward_config"]
     assert (recorded["reward_form"], recorded["aggregate"]) == ("logprob", "mean")
     (sample,) = results["samples"]["rmbench_template_chat"]
