@@ -357,6 +357,19 @@ def _sweep_metrics(sweep: dict[str, Any], source: str) -> tuple[list[dict], dict
     return configs, per_label
 
 
+def sweep_scope(sweep: dict[str, Any]) -> str:
+    """What every swept configuration shares (the settings a sweep cannot vary, and the subset)."""
+    meta = sweep.get("meta")
+    if not isinstance(meta, dict):
+        return ""
+    fixed = [f"{key}={meta[key]}" for key in ("model", "alpha", "append_eos", "prompt_format", "terminal_value") if key in meta]
+    subset, n_items = meta.get("subset") or {}, meta.get("n_items") or {}
+    if isinstance(subset, dict) and subset.get("rmbench"):
+        count = n_items.get("rmbench", "?") if isinstance(n_items, dict) else "?"
+        fixed.append(f"{subset['rmbench']} ({count} documents)")
+    return f"; all with {', '.join(fixed)}" if fixed else ""
+
+
 def sweep_section(sweep: dict[str, Any], source: str) -> Section:
     """The best configuration by RM-Bench Avg against the default (gamma 1, sum, soft_bellman)."""
     configs, per_label = _sweep_metrics(sweep, source)
@@ -376,7 +389,7 @@ def sweep_section(sweep: dict[str, Any], source: str) -> Section:
     rows = [[role, str(c["label"]), str(c.get("gamma")), str(c.get("aggregate")), str(c.get("reward_form")),
              *(percent(m) for m in rmbench_cells(per_label[c["label"]]))] for role, c in chosen]
     blocks: list[Block] = [
-        f"From `{source}` ({len(scored)} configurations scored on RM-Bench); best = highest Avg.",
+        f"From `{source}` ({len(scored)} configurations scored on RM-Bench{sweep_scope(sweep)}); best = highest Avg.",
         Table(["", "Config", "gamma", "aggregate", "reward_form", *RMBENCH_HEADER], rows),
     ]
     if not defaults:

@@ -18,7 +18,7 @@ import pytest
 
 from endorm_tasks.cli import report as report_cli
 from endorm_tasks.data_sources import DataError
-from endorm_tasks.leaderboard import Table, build_report, to_html, to_markdown
+from endorm_tasks.leaderboard import Table, build_report, sweep_scope, to_html, to_markdown
 from endorm_tasks.math_eval import table3_row, table3_stderr
 from endorm_tasks.results import load_run, load_runs, run_from_dict
 
@@ -182,6 +182,13 @@ def test_sweep_best_vs_default(fixture_report):
     assert row(table, "best")["Avg"] == f"{100 * (0.7 + 0.6) / 2:.1f}" and row(table, "best")["Hard"] == "50.0"
 
 
+def test_sweep_caption_names_the_settings_every_configuration_shares(fixture_report):
+    assert "all with model=smollm2-135m-instruct, terminal_value=zero)" in paragraphs(fixture_report)
+    meta = {"alpha": 1.0, "subset": {"rmbench": "first 10 documents per domain"}, "n_items": {"rmbench": 30}}
+    assert sweep_scope({"meta": meta}) == "; all with alpha=1.0, first 10 documents per domain (30 documents)"
+    assert sweep_scope({}) == ""
+
+
 def test_sweep_with_bad_schema_names_the_file():
     with pytest.raises(DataError, match="bad_sweep.json"):
         build_report(load_runs([RESULTS / "math_base.json"]), sweep=({"configs": {}}, "bad_sweep.json"))
@@ -222,8 +229,6 @@ def test_cli_without_results_fails_clearly(tmp_path):
 
 def test_committed_report_regenerates_byte_identically(tmp_path):
     committed = REPO / "reports"
-    if not (committed / "leaderboard.md").is_file():
-        pytest.skip("no committed reports/leaderboard.md yet")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     subprocess.run(["bash", str(committed / "make_leaderboard.sh"), str(tmp_path)], check=True, env=env)
     for name in ("leaderboard.md", "leaderboard.html"):
