@@ -15,6 +15,7 @@ counts as wrong and is reported in the ``Verdict``.
 
 from __future__ import annotations
 
+import atexit
 import cmath
 import multiprocessing
 import re
@@ -213,6 +214,9 @@ class WorkerProcess:
     def __init__(self) -> None:
         self._pool: Pool | None = None
         self._lock = threading.Lock()
+        # A pool still alive at interpreter exit is torn down after the modules it needs (a noisy
+        # "Exception ignored in Pool.__del__"): close it while they are still there.
+        atexit.register(self.close)
 
     def run(self, fn: Callable, args: tuple, timeout_s: float) -> tuple[object, bool]:
         with self._lock:
@@ -221,10 +225,18 @@ class WorkerProcess:
             try:
                 return self._pool.apply_async(fn, args).get(timeout_s), False
             except multiprocessing.TimeoutError:
-                self._pool.terminate()
-                self._pool.join()
-                self._pool = None
+                self._stop()
                 return None, True
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def _stop(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
 
 
 WORKER = WorkerProcess()
