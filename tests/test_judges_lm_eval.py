@@ -231,13 +231,29 @@ def test_judge_loglikelihoods_match_a_direct_forward(judges_run, smollm2):
     assert yes_share(*logged) == pytest.approx(yes_share(ll_yes, ll_no), abs=1e-4)
 
 
-@pytest.mark.slow
-def test_endorm_without_end_of_turn_gives_hf_verifier_numbers(judges_run, smollm2_path):
-    """R = log p(c | x) + V(s_1) when the end-of-turn token is not scored; V(s_1) cancels in p(YES)."""
-    run = evaluate("endorm", f"pretrained={smollm2_path},append_eos=False", "rmbench_verifier_chat")
-    endorm_lls = [resp[0][0] for resp in run["samples"]["rmbench_verifier_chat"][0]["resps"]]
-    hf_lls = [resp[0][0] for resp in judges_run["samples"]["rmbench_verifier_chat"][0]["resps"]]
-    for k in range(0, 12, 2):
-        assert yes_share(*endorm_lls[k : k + 2]) == pytest.approx(yes_share(*hf_lls[k : k + 2]), abs=1e-4)
-    assert run["results"]["rmbench_verifier_chat"]["acc,none"] == judges_run["results"]["rmbench_verifier_chat"]["acc,none"]
+CANDIDATES = {"verifier": 2, "genrm_pointwise": 10, "genrm_pairwise": 2}
+"""How many continuations (YES/NO, or the scores 1..10) each judge prompt normalises over."""
 
+
+def normalised(lls: list[float], width: int) -> list[float]:
+    """Each prompt's candidate probabilities renormalised over its ``width`` candidates."""
+    probs = []
+    for k in range(0, len(lls), width):
+        exps = [math.exp(ll - max(lls[k : k + width])) for ll in lls[k : k + width]]
+        probs += [e / sum(exps) for e in exps]
+    return probs
+
+
+@pytest.mark.slow
+def test_endorm_without_end_of_turn_gives_hf_judge_numbers(judges_run, smollm2_path):
+    """R = log p(c | x) + V(s_1) when the end-of-turn token is not scored; V(s_1) is shared by the
+    candidates of a prompt, so it cancels in every judge's normalisation: same numbers as ``hf``."""
+    run = evaluate("endorm", f"pretrained={smollm2_path},append_eos=False", "rmbench_judges")
+    for judge, width in CANDIDATES.items():
+        for domain in ("chat", "code", "safety"):
+            name = f"rmbench_{judge}_{domain}"
+            endorm_lls, hf_lls = ([resp[0][0] for resp in out["samples"][name][0]["resps"]] for out in (run, judges_run))
+            assert len(endorm_lls) == len(hf_lls) > 0
+            assert normalised(endorm_lls, width) == pytest.approx(normalised(hf_lls, width), abs=1e-4), name
+            for metric in ("acc", "easy", "normal", "hard"):
+                assert run["results"][name][f"{metric},none"] == judges_run["results"][name][f"{metric},none"], (name, metric)
