@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from endorm_tasks.data_sources import DataError
 
 BOX_COMMANDS: tuple[str, ...] = ("\\boxed", "\\fbox", "\\framebox")
+BOX_PATTERN = re.compile("|".join(re.escape(c) + r"(?![A-Za-z])" for c in BOX_COMMANDS))
 OPENERS, CLOSERS = "([{", ")]}"
 # A sentence ends at . ! ? followed by whitespace, or at a blank line (SPEC §4 "final sentence").
 SENTENCE_END = re.compile(r"[.!?]\s|\n\s*\n")
@@ -60,9 +61,8 @@ def box_at(text: str, start: int, command: str) -> Box | None:
 
 def boxes(text: str) -> list[Box]:
     """Every complete top-level box of ``text`` in order; boxes nested inside another are skipped."""
-    pattern = re.compile("|".join(re.escape(c) + r"(?![A-Za-z])" for c in BOX_COMMANDS))
     found: list[Box] = []
-    for match in pattern.finditer(text):
+    for match in BOX_PATTERN.finditer(text):
         if found and match.start() < found[-1].end:
             continue
         box = box_at(text, match.start(), match.group(0))

@@ -132,9 +132,10 @@ def plain_text(answer: str) -> str:
     return SPACING.sub("", TEXT_WRAPPER.sub(r"\1", answer)).lower()
 
 
-def sympy_equivalent(gold: str, pred: str) -> bool:
-    """The fallback's rules (module docstring); False whenever a rule cannot apply."""
-    g, p = sympy_value(parse_answer(gold)), sympy_value(parse_answer(pred))
+def sympy_equivalent(gold: str, pred: str, parsed_gold: list, parsed_pred: list) -> bool:
+    """The fallback's rules (module docstring) on the answers and their ``parse_answer`` parses;
+    False whenever a rule cannot apply."""
+    g, p = sympy_value(parsed_gold), sympy_value(parsed_pred)
     if g is None or p is None:
         return bool(plain_text(gold)) and plain_text(gold) == plain_text(pred)
     if angle_units_differ(gold, pred):
@@ -142,7 +143,7 @@ def sympy_equivalent(gold: str, pred: str) -> bool:
     if numbers_close(g, p):
         return True
     if any(mark in gold for mark in INTERVAL_MARKS):
-        return verify(parse_answer(gold), parse_answer(pred), timeout_seconds=None, allow_set_relation_comp=True)
+        return verify(parsed_gold, parsed_pred, timeout_seconds=None, allow_set_relation_comp=True)
     return False
 
 
@@ -156,7 +157,7 @@ def equivalent(gold: str, pred: str) -> bool:
         parsed_gold, parsed_pred = parse_answer(g), parse_answer(p)
         if verify(parsed_gold, parsed_pred, timeout_seconds=None):
             return not tiny_numbers_differ(sympy_value(parsed_gold), sympy_value(parsed_pred))
-        return sympy_equivalent(g, p)
+        return sympy_equivalent(g, p, parsed_gold, parsed_pred)
     except Exception:  # noqa: BLE001 - an answer sympy cannot handle is simply not equivalent
         return False
 
@@ -257,5 +258,5 @@ def check_answers(golds: tuple[str, ...], preds: tuple[str, ...], timeout_s: flo
     """
     if not preds:
         return Verdict(correct=False)
-    result, timed_out = run_guarded(answers_match, (tuple(golds), tuple(preds)), timeout_s)
+    result, timed_out = run_guarded(answers_match, (golds, preds), timeout_s)
     return Verdict(correct=bool(result), timed_out=timed_out)

@@ -39,7 +39,7 @@ import sympy
 from endorm_tasks.data_sources import read_jsonl, resolve_data_dir
 from endorm_tasks.math_answers import last_boxed
 from endorm_tasks.math_check import normalize, parse_answer, sympy_value
-from endorm_tasks.math_eval import BENCHMARKS, load_math, score_generations
+from endorm_tasks.math_eval import BENCHMARKS, load_math, local_file, score_generations
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION_SETS = ("math500", "minerva_math")
@@ -144,7 +144,7 @@ def boxed(answer: str) -> str:
 def gold_texts(name: str, data_dir: Path) -> dict[str, str]:
     """Worked solutions of MATH-500 / Minerva keyed by document id (lm-eval parses those as gold)."""
     key = {"math500": "unique_id", "minerva_math": "idx"}[name]
-    return {f"{name}/{r[key]}": r["solution"] for r in read_jsonl(data_dir / "math_eval" / name / "test.jsonl")}
+    return {f"{name}/{r[key]}": r["solution"] for r in read_jsonl(local_file(data_dir, name))}
 
 
 def gold_items(name: str, data_dir: Path) -> list[Item]:

@@ -79,6 +79,11 @@ class EndogenousReward:
             model = model.to(device)
         model.requires_grad_(False)
         self.scorer = EndoScorer(model, tokenizer, replace(config or RewardConfig(), append_eos=True), batch_tokens)
+        # R of a completion that ended (end-of-turn scored, V after it is 0) or was cut at the length limit.
+        self.config_by_completion = {
+            True: replace(self.scorer.config, terminal_value="zero"),
+            False: replace(self.scorer.config, terminal_value="bootstrap"),
+        }
         self.tokenizer = tokenizer
         self.stop_ids = set(stop_ids) or {self.scorer.end_of_turn, tokenizer.eos_token_id}
         # Completion ids index the policy's vocabulary; they are re-encoded only when the reward model's differs.
@@ -112,8 +117,7 @@ class EndogenousReward:
             pairs.append((contexts[key], scored))
             complete.append(done)
         stats = self.scorer.token_stats(pairs, names=[f"completion {i}" for i in range(len(pairs))])
-        configs = {True: replace(self.scorer.config, terminal_value="zero"), False: replace(self.scorer.config, terminal_value="bootstrap")}
-        return [self.scorer.reward(s, configs[done]).reward for s, done in zip(stats, complete)]
+        return [self.scorer.reward(s, self.config_by_completion[done]).reward for s, done in zip(stats, complete)]
 
 
 class MathCorrectness:
