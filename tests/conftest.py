@@ -9,11 +9,10 @@ import pytest
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-
-# Tests read the local data (CI clones the repo with shared/ beside it); tests of the hub and
-# embedded fallbacks unset this with monkeypatch.
-os.environ.setdefault("ENDORM_DATA_DIR", str(SHARED_DATA))
+# Tests read the local data: $ENDORM_DATA_DIR when set, else shared/data beside the checkout (where CI
+# puts it); tests of the hub and embedded fallbacks unset the variable with monkeypatch.
+SHARED_DATA = Path(os.environ.get("ENDORM_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
+os.environ["ENDORM_DATA_DIR"] = str(SHARED_DATA)
 
 
 @pytest.fixture(scope="session")
