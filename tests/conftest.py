@@ -13,6 +13,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # puts it); tests of the hub and embedded fallbacks unset the variable with monkeypatch.
 SHARED_DATA = Path(os.environ.get("ENDORM_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
 os.environ["ENDORM_DATA_DIR"] = str(SHARED_DATA)
+# The paper's prompts as the project received them (shared/docs), to check the packaged copy against.
+SHARED_DOCS = SHARED_DATA.parent / "docs"
 
 
 @pytest.fixture(scope="session")

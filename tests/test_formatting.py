@@ -9,9 +9,9 @@ from transformers import AutoTokenizer
 
 from endorm_tasks.formatting import FormatError, end_of_turn_id, format_context
 
-from .conftest import REPO_ROOT
+from .conftest import SHARED_DOCS
 
-TEMPLATES = json.loads((REPO_ROOT.parent / "shared" / "docs" / "prompt_templates.json").read_text())
+TEMPLATES = json.loads((SHARED_DOCS / "prompt_templates.json").read_text())
 
 GEMMA_STYLE_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m['role'] }}\n{{ m['content'] }}<end_of_turn>\n"

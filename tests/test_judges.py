@@ -33,9 +33,9 @@ from endorm_tasks.judges import (
 )
 from endorm_tasks.reward import RewardConfig
 
-from .conftest import REPO_ROOT
+from .conftest import SHARED_DOCS
 
-TEMPLATES = json.loads((REPO_ROOT.parent / "shared" / "docs" / "prompt_templates.json").read_text())
+TEMPLATES = json.loads((SHARED_DOCS / "prompt_templates.json").read_text())
 JUDGE_SYSTEM = "You are an AI evaluator. Your role is to assess AI-generated text for its quality and adherence to instructions."
 SMOLLM_DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 FIELDS = {
