@@ -49,6 +49,11 @@ def task_list(names: list[str]) -> list[str]:
     return ["task:", *(f"  - {name}" for name in names)]
 
 
+def member_task(base: str, task: str, key: str, value: str) -> str:
+    """One task of the grid: its judge's settings, its name, and the ``custom_dataset`` keyword that picks its data."""
+    return lines(f"include: {base}", f"task: {task}", "dataset_kwargs:", f"  {key}: {value}")
+
+
 def judge_metadata(base: str, judge: str) -> str:
     """``_<benchmark>_<judge>.yaml``: the benchmark's shared settings plus the judge's name."""
     return lines(f"include: {base}", "metadata:", "  version: 1.0", f"  judge: {judge}")
@@ -58,12 +63,8 @@ def rmbench_files() -> dict[str, str]:
     files = {f"_rmbench_{judge}.yaml": judge_metadata("_rmbench_judge.yaml", judge) for judge in JUDGES}
     for method in (*JUDGES, GENERATED_SCORE):
         for domain in RMBENCH_DOMAINS:
-            files[f"rmbench_{method}_{domain}.yaml"] = lines(
-                f"include: _rmbench_{method}.yaml",
-                f"task: rmbench_{method}_{domain}",
-                "dataset_kwargs:",
-                f"  domain: {domain}",
-            )
+            task = f"rmbench_{method}_{domain}"
+            files[f"{task}.yaml"] = member_task(f"_rmbench_{method}.yaml", task, "domain", domain)
         files[f"rmbench_{method}.yaml"] = lines(
             "# The domains every local copy holds (math_filtered.json is not in ../shared/data), as `rmbench`.",
             "include: ../rmbench/_rmbench_group.yaml",
@@ -102,12 +103,8 @@ def dsp_files() -> dict[str, str]:
     for judge in JUDGES:
         files[f"_dsp_{judge}.yaml"] = judge_metadata("_dsp_judge.yaml", judge)
         for rm in DSP_RMS:
-            files[f"dsp_{judge}_rm-{rm}.yaml"] = lines(
-                f"include: _dsp_{judge}.yaml",
-                f"task: dsp_{judge}_rm-{rm}",
-                "dataset_kwargs:",
-                f"  rm: {rm}",
-            )
+            task = f"dsp_{judge}_rm-{rm}"
+            files[f"{task}.yaml"] = member_task(f"_dsp_{judge}.yaml", task, "rm", rm)
         files[f"dsp_{judge}.yaml"] = lines(
             "# The 4x4 matrix of this judge (rows = domain RM, columns = test domain), as the group `dsp`.",
             f"group: dsp_{judge}",
