@@ -3,9 +3,12 @@
 ``check_answers(golds, predictions)`` is the one entry point. Single answers are compared with
 math-verify's ``verify(gold, prediction)`` (that order: it is asymmetric); when it says no, a small
 sympy fallback accepts what math-verify misses: angles in degrees against radians with ``\\pi``,
-numbers equal to a relative 1e-4 (the Qwen2.5-Math harness tolerance), inequalities against an
-unambiguous interval, and plain-text answers. Several answers (OlympiadBench) are compared as
-multisets: every gold answer must be matched by a distinct predicted one.
+inequalities against an unambiguous interval, and plain-text answers. Numbers are never compared
+with a relative tolerance (it would let 10456 equal 10455): integers and rationals compare exactly,
+and when a decimal is involved both sides are rounded like math-verify rounds them, at 6 decimal
+places or at the finer precision a decimal gold states (2.88e-19 states 21). Several answers
+(OlympiadBench) are compared as multisets: every gold answer must be matched by a distinct
+predicted one.
 
 math-verify's own timeouts use ``signal.alarm`` and break outside the main thread (Math-Verify #50,
 TRL #5281). They are switched off here and the whole check runs under one hard limit instead: a
@@ -16,13 +19,13 @@ counts as wrong and is reported in the ``Verdict``.
 from __future__ import annotations
 
 import atexit
-import cmath
 import multiprocessing
 import re
 import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from multiprocessing.pool import Pool
 
@@ -32,9 +35,8 @@ from math_verify import LatexExtractionConfig, parse, verify
 from endorm_tasks.math_answers import strip_math_delimiters
 
 DEFAULT_TIMEOUT_S = 10.0
-REL_TOL = 1e-4
-# Below this magnitude math-verify's rounding to 6 decimals is coarser than REL_TOL.
-TINY = 1e-2
+# math-verify's default ``float_rounding``: decimals are compared after rounding to this many places.
+MATH_VERIFY_DECIMALS = 6
 DEGREE_MARK = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree")
 # "9 i" (sympy's own printing): math-verify only reads "9i" as imaginary.
 SPACED_IMAGINARY = re.compile(r"(?<=\d)\s+(?=i(?![A-Za-z]))")
@@ -89,30 +91,55 @@ def sympy_value(parsed: list) -> sympy.Basic | None:
     return next((p for p in parsed if isinstance(p, sympy.Basic)), None)
 
 
-def numeric(x: sympy.Expr) -> complex:
-    """Value of a number; ``doit`` first, as math-verify keeps percentages as unevaluated products."""
-    return complex(sympy.N(x.doit(), 20))
+def is_number(x: sympy.Basic) -> bool:
+    return isinstance(x, sympy.Expr) and bool(x.is_number)
 
 
-def numbers_close(a: sympy.Basic, b: sympy.Basic) -> bool:
-    """Both are numbers (tuples/intervals of numbers, element-wise) equal to ``REL_TOL``."""
-    if isinstance(a, sympy.Tuple) and isinstance(b, sympy.Tuple):
-        return len(a) == len(b) and all(numbers_close(x, y) for x, y in zip(a, b))
-    if isinstance(a, sympy.Interval) and isinstance(b, sympy.Interval):
-        same_ends = (a.left_open, a.right_open) == (b.left_open, b.right_open)
-        return same_ends and numbers_close(a.start, b.start) and numbers_close(a.end, b.end)
-    if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr) and a.is_number and b.is_number):
+def stated_decimals(gold: sympy.Expr) -> int:
+    """Decimal places a decimal gold states, read from its shortest form: 1.6 -> 1, 2.88e-19 -> 21,
+    4.5e33 -> -32. Complex or unreadable values state nothing finer than math-verify's rounding."""
+    try:
+        exponent = Decimal(repr(float(gold))).as_tuple().exponent
+    except (TypeError, ValueError):
+        return MATH_VERIFY_DECIMALS
+    return -exponent if isinstance(exponent, int) else MATH_VERIFY_DECIMALS
+
+
+def comparison_decimals(gold: sympy.Expr) -> int:
+    """Places at which a decimal comparison rounds: math-verify's 6, or more when the gold states more
+    (math-verify alone would call 2.88e-19 and 3.88e-19 equal, both being 0 at 6 places)."""
+    if not gold.has(sympy.Float):
+        return MATH_VERIFY_DECIMALS
+    return max(MATH_VERIFY_DECIMALS, stated_decimals(gold))
+
+
+def numbers_agree(gold: sympy.Basic, pred: sympy.Basic) -> bool:
+    """Both are numbers (tuples/intervals of numbers, element-wise) and equal: exactly when neither is
+    a decimal, else after rounding both at ``comparison_decimals`` of the gold."""
+    if isinstance(gold, sympy.Tuple) and isinstance(pred, sympy.Tuple):
+        return len(gold) == len(pred) and all(numbers_agree(g, p) for g, p in zip(gold, pred))
+    if isinstance(gold, sympy.Interval) and isinstance(pred, sympy.Interval):
+        same_ends = (gold.left_open, gold.right_open) == (pred.left_open, pred.right_open)
+        return same_ends and numbers_agree(gold.start, pred.start) and numbers_agree(gold.end, pred.end)
+    if not (is_number(gold) and is_number(pred)):
         return False
-    return cmath.isclose(numeric(a), numeric(b), rel_tol=REL_TOL)
+    # doit: math-verify keeps percentages and "x 10^n" as unevaluated products.
+    g, p = gold.doit(), pred.doit()
+    if not (g.has(sympy.Float) or p.has(sympy.Float)):
+        return sympy.simplify(g - p) == 0
+    places = comparison_decimals(g)
+    # A difference, not ==: sympy no longer calls Integer(2) and Float(2.0) equal.
+    return (g.round(places) - p.round(places)).is_zero is True
 
 
-def tiny_numbers_differ(a: sympy.Basic | None, b: sympy.Basic | None) -> bool:
-    """Numbers below ``TINY`` that differ by more than ``REL_TOL``: math-verify rounds to 6 decimals,
-    so to it 2.88e-19 equals 3.88e-19 (Minerva's physics answers)."""
-    numbers = [x for x in (a, b) if isinstance(x, sympy.Expr) and x.is_number]
-    if len(numbers) < 2 or min(abs(numeric(x)) for x in numbers) >= TINY:
+def gold_precision_differs(gold: sympy.Basic | None, pred: sympy.Basic | None) -> bool:
+    """A decimal gold stating more than 6 places that the prediction does not match at that precision;
+    math-verify's own rounding cannot see the difference, so its acceptance is overruled."""
+    if not (is_number(gold) and is_number(pred)):
         return False
-    return not numbers_close(a, b)
+    if comparison_decimals(gold.doit()) <= MATH_VERIFY_DECIMALS:
+        return False
+    return not numbers_agree(gold, pred)
 
 
 def in_radians(value: sympy.Basic, text: str) -> sympy.Basic:
@@ -140,7 +167,7 @@ def sympy_equivalent(gold: str, pred: str, parsed_gold: list, parsed_pred: list)
         return bool(plain_text(gold)) and plain_text(gold) == plain_text(pred)
     if angle_units_differ(gold, pred):
         g, p = in_radians(g, gold), in_radians(p, pred)
-    if numbers_close(g, p):
+    if numbers_agree(g, p):
         return True
     if any(mark in gold for mark in INTERVAL_MARKS):
         return verify(parsed_gold, parsed_pred, timeout_seconds=None, allow_set_relation_comp=True)
@@ -156,7 +183,7 @@ def equivalent(gold: str, pred: str) -> bool:
     try:
         parsed_gold, parsed_pred = parse_answer(g), parse_answer(p)
         if verify(parsed_gold, parsed_pred, timeout_seconds=None):
-            return not tiny_numbers_differ(sympy_value(parsed_gold), sympy_value(parsed_pred))
+            return not gold_precision_differs(sympy_value(parsed_gold), sympy_value(parsed_pred))
         return sympy_equivalent(g, p, parsed_gold, parsed_pred)
     except Exception:  # noqa: BLE001 - an answer sympy cannot handle is simply not equivalent
         return False

@@ -15,7 +15,8 @@ HARD_CASES = [
     ("(1,2)", "(2,1)", False),
     ("(1,2,3)", "(3,2,1)", False),
     ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3, \\pi/2)", True),
-    ("(3, \\frac{\\pi}{2})", "(3, 1.5708)", True),
+    # math-verify rounds at 6 places and rejects a 4-place approximation of an exact gold; so do we.
+    ("(3, \\frac{\\pi}{2})", "(3, 1.5708)", False),
     ("90^\\circ", "\\frac{\\pi}{2}", True),
     ("\\frac{\\pi}{2}", "90^{\\circ}", True),
     ("90", "\\frac{\\pi}{2}", False),
@@ -46,6 +47,37 @@ HARD_CASES = [
     ("50\\%", "50", True),
     ("27", "", False),
 ]
+
+
+# Numbers: exact for integers and rationals, decimals rounded at 6 places or at the gold's finer
+# precision; never a relative tolerance (3-digit x 3-digit products are RL rewards).
+NUMBER_CASES = [
+    ("10456", "10455", False),
+    ("123457", "123456", False),
+    ("123456", "123456", True),
+    ("999001", "999000", False),
+    ("998001", "998001.0", True),
+    ("10456", "10456.0000001", True),
+    ("10456", "10456.001", False),
+    ("\\frac{1}{3}", "\\frac{2}{6}", True),
+    ("\\frac{1}{3}", "\\frac{10001}{30000}", False),
+    ("\\frac{1}{3}", "0.333333", True),
+    ("\\frac{1}{3}", "0.3333", False),
+    ("1.6", "1.6000001", True),
+    ("1.6", "1.60001", False),
+    ("2.88e-19", "2.880e-19", True),
+    ("2.88e-19", "2.881e-19", True),
+    ("2.88e-19", "2.89e-19", False),
+    ("4.5e33", "4.5 \\times 10^{33}", True),
+    ("4.5e33", "4.6 \\times 10^{33}", False),
+    ("5 \\text{ cm}", "6", False),
+    ("90^\\circ", "\\frac{\\pi}{2} + 0.0001", False),
+]
+
+
+@pytest.mark.parametrize(("gold", "pred", "expected"), NUMBER_CASES)
+def test_numbers_compare_exactly_or_at_the_gold_precision(gold, pred, expected):
+    assert equivalent(gold, pred) is expected
 
 
 @pytest.mark.parametrize(("gold", "pred", "expected"), HARD_CASES)
