@@ -40,24 +40,39 @@ def hub_offline() -> bool:
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
+def decode_utf8(data: bytes, path: Path, line_no: int | None = None) -> str:
+    """``data`` as UTF-8 text; a DataError naming the file, line and column of the first bad byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = data[: err.start]
+        line = line_no if line_no is not None else before.count(b"\n") + 1
+        column = err.start - (before.rfind(b"\n") + 1) + 1 if line_no is None else err.start + 1
+        raise DataError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x} at column {column}); "
+            "save the file as UTF-8"
+        ) from None
+
+
 def read_json(path: Path) -> Any:
-    """Parse a JSON file, naming the file in every error."""
+    """Parse a UTF-8 JSON file, naming the file (and line) in every error."""
     if not path.is_file():
         raise DataError(f"missing data file: {path}")
+    text = decode_utf8(path.read_bytes(), path)
     try:
-        with path.open(encoding="utf-8") as f:
-            return json.load(f)
+        return json.loads(text)
     except json.JSONDecodeError as err:
-        raise DataError(f"{path}: not valid JSON ({err})") from err
+        raise DataError(f"{path}:{err.lineno}: not valid JSON ({err})") from err
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    """Parse a JSON-lines file (one object per non-blank line), naming file and line in errors."""
+    """Parse a UTF-8 JSON-lines file (one object per non-blank line), naming file and line in errors."""
     if not path.is_file():
         raise DataError(f"missing data file: {path}")
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
+    with path.open("rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            line = decode_utf8(raw, path, line_no)
             if not line.strip():
                 continue
             try:

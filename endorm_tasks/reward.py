@@ -8,6 +8,8 @@ and aggregate is a function of those alone (so configuration sweeps need no new 
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -19,6 +21,14 @@ TerminalValue = Literal["zero", "bootstrap"]
 REWARD_FORMS: tuple[str, ...] = ("soft_bellman", "logprob")
 AGGREGATES: tuple[str, ...] = ("sum", "mean")
 TERMINAL_VALUES: tuple[str, ...] = ("zero", "bootstrap")
+ALPHA_RANGE: tuple[float, float] = (1e-6, 1e6)
+"""Accepted alpha. Below, V(s) is the largest logit to float32 precision and f / alpha overflows for
+alpha near 1e-38 (non-finite rewards); above, alpha * log(vocabulary size)
+swamps every logit difference."""
+
+
+class ConfigError(ValueError):
+    """An option value or combination that is not accepted: reward options, model arguments."""
 
 
 @dataclass(frozen=True)
@@ -42,13 +52,19 @@ class RewardConfig:
         checks = {"reward_form": REWARD_FORMS, "aggregate": AGGREGATES, "terminal_value": TERMINAL_VALUES}
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"unknown {name} {getattr(self, name)!r}; expected one of {allowed}")
-        if not 0.0 < self.gamma <= 1.0:
-            raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
-        if self.alpha <= 0.0:
-            raise ValueError(f"alpha must be > 0, got {self.alpha}")
+                raise ConfigError(f"unknown {name} {getattr(self, name)!r}; expected one of {', '.join(allowed)}")
+        for name in ("gamma", "alpha"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), numbers.Real):
+                raise ConfigError(f"{name} must be a number, got {getattr(self, name)!r}")
+        if not 0.0 < self.gamma <= 1.0:  # also rejects NaN
+            raise ConfigError(f"gamma must be in (0, 1], got {self.gamma}")
+        low, high = ALPHA_RANGE
+        if not (math.isfinite(self.alpha) and low <= self.alpha <= high):
+            raise ConfigError(f"alpha must be a finite number in [{low:g}, {high:g}], got {self.alpha}")
         if self.aggregate == "mean" and self.gamma != 1.0:
-            raise ValueError(f"aggregate='mean' needs gamma=1 (got gamma={self.gamma})")
+            raise ConfigError(f"aggregate='mean' needs gamma=1 (got gamma={self.gamma})")
+        if not isinstance(self.append_eos, bool):
+            raise ConfigError(f"append_eos must be true or false, got {self.append_eos!r}")
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -9,6 +9,9 @@
 and the length-bias report for each (gamma, aggregate, reward_form) with no model call; ``plot`` draws
 accuracy vs gamma and the length-bias curves. alpha, append_eos, prompt format and model are fixed at
 ``score`` time (they change the stored numbers).
+
+Exit codes: 0 = done; 2 = bad option value; 4 = missing or invalid data or store; 5 = the model
+cannot be loaded or cannot score an item.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from endorm_tasks.cli.errors import run_cli
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.formatting import PROMPT_FORMATS
 from endorm_tasks.length_bias import DEFAULT_EDGES
@@ -179,10 +183,8 @@ def plot(args) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    try:
-        {"score": score, "run": run_sweep, "plot": plot}[args.command](args)
-    except (DataError, ValueError) as err:
-        sys.exit(f"endorm-sweep: {err}")
+    command = {"score": score, "run": run_sweep, "plot": plot}[args.command]
+    run_cli("endorm-sweep", lambda: command(args), usage_errors=(ValueError,))
 
 
 if __name__ == "__main__":

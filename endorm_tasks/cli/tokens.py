@@ -1,15 +1,15 @@
 """``endorm-tokens``: HTML (and PNG) view of the per-token endogenous rewards of one scored response.
 
 Input: the JSONL written by ``endorm-score --per_token``; ``--row N`` picks the N-th row (from 1).
+Exit codes: 0 = written; 2 = bad option value; 4 = the scores file is missing or lacks the row or fields.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from endorm_tasks.data_sources import DataError
+from endorm_tasks.cli.errors import run_cli
 from endorm_tasks.token_view import load_scored_row, render_token_view
 
 
@@ -23,14 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    try:
-        row = load_scored_row(args.scores, args.row)
-        title = f"Token rewards: {args.scores.name} row {args.row}"
-        page = render_token_view(row, title, args.scale)
-    except (DataError, ValueError) as err:
-        sys.exit(f"endorm-tokens: {err}")
+def render(args: argparse.Namespace) -> None:
+    row = load_scored_row(args.scores, args.row)
+    title = f"Token rewards: {args.scores.name} row {args.row}"
+    page = render_token_view(row, title, args.scale)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(page, encoding="utf-8")
     print(args.output)
@@ -39,6 +35,11 @@ def main(argv: list[str] | None = None) -> None:
 
         token_reward_bars(row["tokens"], [float(r) for r in row["token_rewards"]], title, args.png, args.scale)
         print(args.png)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    run_cli("endorm-tokens", lambda: render(args), usage_errors=(ValueError,))
 
 
 if __name__ == "__main__":

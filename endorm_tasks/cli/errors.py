@@ -1,0 +1,98 @@
+"""Exit codes shared by every ``endorm-*`` command, and the one place that turns errors into them.
+
+Errors the project raises on purpose reach the user as one line, ``<prog>: error: <message>``, with
+the exit code of their class; anything else is a bug and keeps Python's traceback (exit 1).
+
+| code | meaning |
+| ---: | --- |
+| 0 | success |
+| 1 | ``endorm-regress``: a metric regressed (or is NaN); elsewhere: an unexpected error (a bug) |
+| 2 | bad command line: unknown flag, option value out of range, unknown ``--model_args`` key |
+| 3 | ``endorm-regress``: no regression, but baseline metrics are missing from the candidate |
+| 4 | a data or results file is missing, unreadable, not UTF-8, not JSON, or lacks a field |
+| 5 | the model cannot be fetched or loaded, or cannot score an item (too long, no chat template) |
+| 130 | interrupted (Ctrl-C); ``endorm-score`` keeps the rows already written (``--resume``) |
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_MISSING = 3
+EXIT_DATA = 4
+EXIT_MODEL = 5
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(ValueError):
+    """The command line asks for something the command refuses (output = input, option out of range)."""
+
+
+class CLIExit(SystemExit):
+    """Exit with ``code`` after printing ``<prog>: error: <message>`` to stderr; ``str()`` is that line."""
+
+    def __init__(self, prog: str, message: str, code: int) -> None:
+        super().__init__(code)
+        self.line = f"{prog}: error: {message}"
+
+    def __str__(self) -> str:
+        return self.line
+
+
+def fail(prog: str, message: str, code: int) -> NoReturn:
+    """Print the one-line error and exit with ``code``."""
+    error = CLIExit(prog, message, code)
+    print(error.line, file=sys.stderr, flush=True)
+    raise error
+
+
+# (module, class, exit code), most specific first. Classes are looked up only in modules already
+# imported: an error cannot be an instance of a class whose module was never loaded, and classifying
+# an error must not import torch.
+ERRORS: tuple[tuple[str, str, int], ...] = (
+    (__name__, "UsageError", EXIT_USAGE),
+    ("endorm_tasks.reward", "ConfigError", EXIT_USAGE),
+    ("endorm_tasks.data_sources", "DataError", EXIT_DATA),
+    ("endorm_tasks.bundled", "ModelError", EXIT_MODEL),
+    ("endorm_tasks.scorer", "ScoringError", EXIT_MODEL),
+    ("endorm_tasks.formatting", "FormatError", EXIT_MODEL),
+    ("endorm_tasks.judges", "JudgeError", EXIT_MODEL),
+)
+
+
+def exit_code_of(err: BaseException) -> int | None:
+    """The documented exit code of a deliberate error, None for anything else."""
+    for module, name, code in ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(err, cls):
+            return code
+    return None
+
+
+def run_cli(
+    prog: str,
+    body: Callable[[], object],
+    interrupted: Callable[[], str] | None = None,
+    usage_errors: tuple[type[Exception], ...] = (),
+) -> None:
+    """Run ``body``; deliberate errors and Ctrl-C become one line on stderr and their exit code.
+
+    ``interrupted`` returns the line to print on Ctrl-C (e.g. how much was saved); ``usage_errors``
+    are further classes the command raises only for bad option values (exit 2).
+    """
+    try:
+        body()
+    except KeyboardInterrupt:
+        fail(prog, interrupted() if interrupted else "interrupted", EXIT_INTERRUPTED)
+    except Exception as err:  # noqa: BLE001 - re-raised unless it is one of the project's own errors
+        code = exit_code_of(err)
+        if code is None and isinstance(err, usage_errors):
+            code = EXIT_USAGE
+        if code is None:
+            raise
+        fail(prog, str(err), code)
