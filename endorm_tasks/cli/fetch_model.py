@@ -1,16 +1,22 @@
-"""``endorm-fetch-model``: fetch and cache the bundled model, print its directory."""
+"""``endorm-fetch-model``: fetch and cache the bundled model, print its directory.
+
+Concurrent first runs are safe: one fetches, the others wait for it. Exit codes: 0 = printed;
+5 = the fetch or conversion failed (nothing half-written is left in the cache).
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from endorm_tasks.bundled import bundled_model_path
+from endorm_tasks.cli.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="endorm-fetch-model", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.parse_args(argv)
-    print(bundled_model_path())
+    run_cli("endorm-fetch-model", lambda: print(bundled_model_path()))
 
 
 if __name__ == "__main__":
