@@ -44,9 +44,16 @@ E_NOTATION = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*[eE]\s*([+-]?\d+)(?![\w.])
 BOLD = re.compile(r"\\(?:textbf|mathbf|boldsymbol)\{([^{}]*)\}")
 TEXT_WRAPPER = re.compile(r"\\(?:text|textrm|mathrm|mbox|operatorname)\{([^{}]*)\}")
 SPACING = re.compile(r"\s+|\\[,;:! ]")
-# "N = n", "x = 3": a single named quantity set equal to the answer. math-verify lowercases symbols, so
-# it would read "N = n" as the tautology n = n; the right-hand side is the answer on both sides.
-ASSIGNMENT = re.compile(r"^\s*\\?[A-Za-z]+(?:_\{?[A-Za-z0-9]+\}?)?\s*=(?!=)")
+# "N = n", "x = 3", "a_{1} = 2": a single named quantity set equal to the answer. math-verify lowercases
+# symbols, so it would read "N = n" as the tautology n = n; the right-hand side is the answer on both
+# sides. A subscript must close before the "=", so the bound of "\\sum_{n=1}^{5} n" is no assignment,
+# and big operators are never names.
+BIG_OPERATOR = r"\\(?:sum|prod|int|iint|iiint|oint|lim|limsup|liminf|max|min|sup|inf|bigcup|bigcap)(?![A-Za-z])"
+ASSIGNMENT = re.compile(rf"^\s*(?!{BIG_OPERATOR})\\?[A-Za-z]+(?:_(?:\{{[A-Za-z0-9]+\}}|[A-Za-z0-9]))?\s*=(?!=)")
+# "1 000", "1\\,000", "12 345 678": digit groups of three after spaces (math-verify reads "1 000" as 1*0).
+SPACED_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:(?:\s|\\[ ,;:!]|~)\d{3})+(?![\d.])")
+# "12:00", "9:05:30", "7:30 pm": clock times, which sympy reads as a division by zero.
+CLOCK_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(?:\\text\{\s*)?([ap])?\.?\s*(?:m\.?)?\s*\}?$", re.I)
 RELATIONS = re.compile(r"=|<|>|\\(?:leq?|geq?|neq?|in)(?![A-Za-z])")
 LATEX_CONFIG = LatexExtractionConfig(boxed_match_priority=0)
 # Gold strings that can only mean a set of reals, so an inequality describing it is the same answer.
@@ -65,16 +72,59 @@ class CheckTimeout(BaseException):
     """Raised by the alarm; a BaseException so math-verify's ``except Exception`` cannot swallow it."""
 
 
-def normalize(answer: str) -> str:
-    """LaTeX clean-up before parsing: delimiters, trailing punctuation, bold, ``x =``, ``4.5e33``,
-    ``9 i``, ``°``."""
+def clean(answer: str) -> str:
+    """LaTeX clean-up before parsing: delimiters, trailing punctuation, bold, ``4.5e33``, ``9 i``, ``°``,
+    spaced thousands and redundant parentheses."""
     text = strip_math_delimiters(answer).rstrip(" .,;")
     text = BOLD.sub(r"\1", text)
-    if ASSIGNMENT.match(text) and len(RELATIONS.findall(text)) == 1:
-        text = ASSIGNMENT.sub("", text).strip()
     text = E_NOTATION.sub(r"\1\\times 10^{\2}", text)
     text = SPACED_IMAGINARY.sub("", text)
+    text = SPACED_THOUSANDS.sub(lambda m: re.sub(r"\D", "", m.group()), text)
+    text = without_redundant_parentheses(text)
     return DEGREE_MARK.sub(lambda _: "^{\\circ}", text)
+
+
+def without_redundant_parentheses(text: str) -> str:
+    """``((x))`` -> ``(x)``: each nesting level multiplies math-verify's parsing time (ten levels take
+    a second), and a doubled pair never changes the meaning."""
+    partner: dict[int, int] = {}
+    opened: list[int] = []
+    for i, char in enumerate(text):
+        if char == "(":
+            opened.append(i)
+        elif char == ")" and opened:
+            partner[opened.pop()] = i
+    drop = {k for i, j in partner.items() if partner.get(i + 1) == j - 1 for k in (i, j)}
+    return "".join(char for i, char in enumerate(text) if i not in drop) if drop else text
+
+
+def is_assignment(text: str) -> bool:
+    """``x = 3``: a name, ``=`` and no other relation."""
+    return bool(ASSIGNMENT.match(text)) and len(RELATIONS.findall(text)) == 1
+
+
+def without_assignment(text: str) -> str:
+    """The right-hand side of an assignment, anything else unchanged."""
+    return ASSIGNMENT.sub("", text).strip() if is_assignment(text) else text
+
+
+def is_equation(text: str) -> bool:
+    """A relation that is not a plain assignment (``2x-y+1=0``, ``5 = x``, ``x < 2``)."""
+    return bool(RELATIONS.search(text)) and not is_assignment(text)
+
+
+def normalize(answer: str) -> str:
+    """``clean``, then an assignment reduced to its value (``x = 3`` -> ``3``)."""
+    return without_assignment(clean(answer))
+
+
+def clock_time(text: str) -> tuple | None:
+    """(hours, minutes, seconds, am/pm) of a clock time such as ``9:05`` or ``7:30 pm``, else None."""
+    match = CLOCK_TIME.match(text.strip())
+    if match is None:
+        return None
+    hours, minutes, seconds, half = match.groups()
+    return int(hours), int(minutes), int(seconds or 0), (half or "").lower()
 
 
 def parse_answer(answer: str) -> list:
@@ -174,16 +224,38 @@ def sympy_equivalent(gold: str, pred: str, parsed_gold: list, parsed_pred: list)
     return False
 
 
+def is_undefined(value: sympy.Basic | None) -> bool:
+    """A parse sympy cannot compare (``3:4`` read as 3/0 = zoo, which equals every other zoo)."""
+    return value is not None and value.has(sympy.zoo, sympy.nan)
+
+
+def comparable_forms(gold: str, pred: str) -> tuple[str, str]:
+    """Both answers cleaned; assignments reduced to their values unless either side is an equation,
+    which then compares as an equation (``y=2x+1`` against ``2x-y+1=0``)."""
+    g, p = clean(gold), clean(pred)
+    if is_equation(g) or is_equation(p):
+        return g, p
+    return without_assignment(g), without_assignment(p)
+
+
 @lru_cache(maxsize=65536)
 def equivalent(gold: str, pred: str) -> bool:
     """One gold answer against one predicted answer: math-verify, then the sympy fallback."""
-    g, p = normalize(gold), normalize(pred)
+    g, p = comparable_forms(gold, pred)
     if not p:
         return False
+    if g == p:
+        return True
+    gold_time, pred_time = clock_time(g), clock_time(p)
+    if gold_time or pred_time:
+        return gold_time == pred_time
     try:
         parsed_gold, parsed_pred = parse_answer(g), parse_answer(p)
+        gold_value, pred_value = sympy_value(parsed_gold), sympy_value(parsed_pred)
+        if is_undefined(gold_value) or is_undefined(pred_value):
+            return False
         if verify(parsed_gold, parsed_pred, timeout_seconds=None):
-            return not gold_precision_differs(sympy_value(parsed_gold), sympy_value(parsed_pred))
+            return not gold_precision_differs(gold_value, pred_value)
         return sympy_equivalent(g, p, parsed_gold, parsed_pred)
     except Exception:  # noqa: BLE001 - an answer sympy cannot handle is simply not equivalent
         return False

@@ -1,8 +1,9 @@
-"""Symbolic checking on hard cases, multiset matching of several answers, and hard timeouts (SPEC §4, §8)."""
+"""Symbolic checking on hard cases, multiset matching of several answers, and hard timeouts."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -80,6 +81,47 @@ def test_numbers_compare_exactly_or_at_the_gold_precision(gold, pred, expected):
     assert equivalent(gold, pred) is expected
 
 
+# Bounds of sums, products, integrals and limits are not assignments ("n=" must stay); equations
+# compare as equations; clock times, thousands separators and identical text are accepted.
+FORM_CASES = [
+    ("1", "\\sum_{n=1}^{5} n", False),
+    ("15", "\\sum_{n=1}^{5} n", True),
+    ("6", "\\prod_{k=1}^{3} k", True),
+    ("1", "\\prod_{k=1}^{3} k", False),
+    ("\\frac{1}{2}", "\\int_{0}^{1} x \\, dx", True),
+    ("1", "\\lim_{x\\to 0} \\frac{\\sin x}{x}", True),
+    ("0", "\\lim_{x\\to 0} \\frac{\\sin x}{x}", False),
+    ("a_{1}=2", "2", True),
+    ("2x-y+1=0", "y=2x+1", True),
+    ("y=2x+1", "2x-y+1=0", True),
+    ("2x-y+1=0", "4x-2y+2=0", True),
+    ("2x-y+1=0", "y=2x+2", False),
+    ("y=2x+1", "2x+1", True),
+    ("12:00", "12:00", True),
+    ("12:00", "12:30", False),
+    ("9:05", "09:05", True),
+    ("7:30 pm", "7:30 \\text{ p.m.}", True),
+    ("7:30 pm", "7:30 am", False),
+    ("1000", "1 000", True),
+    ("1000", "1{,}000", True),
+    ("1000", "1,000", True),
+    ("1000", "1\\,000", True),
+    ("12345678", "12 345 678", True),
+    ("1000", "1 001", False),
+    ("\\text{(C)}", "\\text{(C)}", True),
+    ("\\mathcal{Q}_{\\alpha}", "\\mathcal{Q}_{\\alpha}", True),
+]
+
+
+@pytest.mark.parametrize(("gold", "pred", "expected"), FORM_CASES)
+def test_forms_math_verify_cannot_read_alone(gold, pred, expected):
+    assert equivalent(gold, pred) is expected
+
+
+def test_a_thousand_digit_gold_separated_by_commas_is_one_answer():
+    assert check_answers(("1000",), ("1,000",)) == Verdict(correct=True)
+
+
 @pytest.mark.parametrize(("gold", "pred", "expected"), HARD_CASES)
 def test_hard_cases(gold, pred, expected):
     assert equivalent(gold, pred) is expected
@@ -106,24 +148,44 @@ def test_no_answer_is_wrong_without_checking():
     assert check_answers(("1",), ()) == Verdict(correct=False)
 
 
-# Evaluating 2^(2^100) never finishes: only a hard timeout ends the check.
+# Evaluating 2^(2^100) never finishes; 500 nested sums take math-verify's parser minutes: only a
+# hard timeout ends either check.
 ENDLESS = (("2^{2^{100}}",), ("5",))
+DEEP_SUM = "1"
+for _ in range(500):
+    DEEP_SUM = f"(1+{DEEP_SUM})"
+DEEP = (("501",), (DEEP_SUM,))
 
 
-def test_timeout_in_main_thread_counts_as_wrong():
-    assert check_answers(*ENDLESS, timeout_s=1.0) == Verdict(correct=False, timed_out=True)
+@pytest.mark.parametrize("case", [ENDLESS, DEEP], ids=["endless", "deep"])
+def test_timeout_in_main_thread_counts_as_wrong_and_is_reported(case):
+    start = time.monotonic()
+    assert check_answers(*case, timeout_s=1.0) == Verdict(correct=False, timed_out=True)
+    assert time.monotonic() - start < 3.0
+
+
+def test_redundant_parentheses_cost_nothing():
+    """500 pairs around 1 used to run into the timeout: doubled pairs are dropped before parsing."""
+    start = time.monotonic()
+    assert check_answers(("1",), ("(" * 500 + "1" + ")" * 500,), timeout_s=5.0) == Verdict(correct=True)
+    assert time.monotonic() - start < 5.0
 
 
 def test_checks_off_the_main_thread_run_in_a_worker_with_a_hard_timeout():
-    """Signal timeouts cannot work here (SPEC §8): a worker process answers, and is killed on overrun."""
+    """Signal timeouts cannot work here: a worker process answers, and is killed on overrun."""
     verdicts: list[Verdict] = []
+    seconds: list[float] = []
 
     def work() -> None:
         verdicts.append(check_answers(("\\frac{3}{4}",), ("0.75",), timeout_s=60.0))
-        verdicts.append(check_answers(*ENDLESS, timeout_s=2.0))
+        for case in (ENDLESS, DEEP):
+            start = time.monotonic()
+            verdicts.append(check_answers(*case, timeout_s=2.0))
+            seconds.append(time.monotonic() - start)
         verdicts.append(check_answers(("\\frac{3}{4}",), ("0.7",), timeout_s=60.0))
 
     thread = threading.Thread(target=work)
     thread.start()
     thread.join()
-    assert verdicts == [Verdict(True), Verdict(False, timed_out=True), Verdict(False)]
+    assert verdicts == [Verdict(True), Verdict(False, timed_out=True), Verdict(False, timed_out=True), Verdict(False)]
+    assert max(seconds) < 5.0
