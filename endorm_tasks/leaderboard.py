@@ -18,7 +18,7 @@ from endorm_tasks.data_sources import DataError
 from endorm_tasks.math_eval import BENCHMARKS as MATH_BENCHMARKS
 from endorm_tasks.reward import RewardConfig
 from endorm_tasks.results import Metric, Run
-from endorm_tasks.rmbench import RMBENCH_DOMAINS
+from endorm_tasks.rmbench import RMBENCH_DOMAINS, SAMPLE_SOURCE
 
 DASH = "–"
 METHODS: tuple[tuple[str, str], ...] = (
@@ -402,16 +402,32 @@ def sweep_section(sweep: dict[str, Any], source: str) -> Section:
 # Provenance
 
 
+def data_text(run: Run) -> str:
+    """The kinds of data a run used, for the sources table (``local``, ``hub:<id>``, ``embedded-sample``)."""
+    return ", ".join(run.data_source_kinds()) or DASH
+
+
 def sources_section(runs: Sequence[Run]) -> Section:
     rows = [
         [run.label, run.source, run.model_type or DASH, run.model_path or DASH,
          config_text(run, "") if run.model_type == "endorm" else DASH,
          DASH if run.limit is None else f"{run.limit:g}", run.git_hash or DASH, run.lm_eval_version or DASH,
-         run.date_utc() or DASH]
+         run.date_utc() or DASH, data_text(run)]
         for run in runs
     ]
-    header = ["Label", "Results file", "lm-eval model", "Model", "Reward config", "Limit", "Commit", "lm-eval", "Date"]
-    return Section("Sources", ["Every row above comes from one of these lm-eval results files.", Table(header, rows)])
+    header = ["Label", "Results file", "lm-eval model", "Model", "Reward config", "Limit", "Commit", "lm-eval", "Date",
+              "Data"]
+    blocks: list[Block] = [
+        "Every row above comes from one of these lm-eval results files. Data: where each run's documents "
+        "came from (`local` = a data directory, `hub:<id>`, `embedded-sample` = the few items shipped in the "
+        "package; `not recorded` = a file written before runs recorded it).",
+        Table(header, rows),
+    ]
+    sampled = [run.source for run in runs if SAMPLE_SOURCE in run.data_source_kinds()]
+    if sampled:
+        blocks.insert(0, f"**Warning**: {', '.join(f'`{s}`' for s in sampled)} scored the embedded sample "
+                         "(a handful of items shipped for smoke tests), not the benchmark: its numbers are not results.")
+    return Section("Sources", blocks)
 
 
 def build_report(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,9 @@ REWARD_KEYS: tuple[str, ...] = ("gamma", "alpha", "reward_form", "aggregate", "a
 """The fields of ``reward.RewardConfig`` (SPEC §1), listed here so reading results never imports torch."""
 STDERR_SUFFIX = "_stderr"
 DEFAULT_FILTER = "none"
+DATA_SOURCE_KEY = "endorm_data_source"
+"""Top-level key of a results file written by ``endorm-eval``: task -> the data sources of its documents."""
+NOT_RECORDED = "not recorded"
 
 
 @dataclass(frozen=True)
@@ -56,16 +59,45 @@ class Run:
     lm_eval_version: str | None = None
     label: str = ""
     """Name of the run in reports: the model, made unique by ``load_runs`` when needed."""
+    data_sources: dict[str, list[str]] = field(default_factory=dict)
+    """Evaluated task -> where its documents came from (``local:<file>``, ``hub:<id>``,
+    ``embedded-sample``); empty when the file does not say."""
+    nonfinite: dict[str, dict[str, float]] = field(default_factory=dict)
+    """task -> metric -> a NaN or infinite value the file holds (kept out of ``metrics``)."""
 
     def metric(self, task: str, name: str) -> Metric | None:
         """The metric ``name`` of ``task``, or None when the run does not have it."""
         return self.metrics.get(task, {}).get(name)
+
+    def data_source_kinds(self) -> list[str]:
+        """The distinct kinds of data its tasks used (``local``, ``hub:<id>``, ``embedded-sample``,
+        ``not recorded``), in task order."""
+        kinds = [source_kind(s) for sources in self.data_sources.values() for s in sources or [NOT_RECORDED]]
+        return list(dict.fromkeys(kinds))
 
     def date_utc(self) -> str:
         """The evaluation date as read from the file, in UTC (empty when absent)."""
         if self.date is None:
             return ""
         return datetime.fromtimestamp(self.date, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def source_kind(source: str) -> str:
+    """``local:<file>`` -> ``local``; ``hub:<id>``, ``embedded-sample`` and the like as they are."""
+    return "local" if source.startswith("local:") else source
+
+
+def _data_sources(data: dict[str, Any]) -> dict[str, list[str]]:
+    """Evaluated task -> its data sources: ``endorm-eval``'s top-level record, else what the task
+    recorded in its config metadata (files written before that record existed)."""
+    recorded = data.get(DATA_SOURCE_KEY) if isinstance(data.get(DATA_SOURCE_KEY), dict) else {}
+    configs = data.get("configs") if isinstance(data.get("configs"), dict) else {}
+    sources = {}
+    for task in sorted(set(configs) | set(recorded)):
+        metadata = configs.get(task, {}).get("metadata") if isinstance(configs.get(task), dict) else None
+        found = recorded.get(task) or (metadata or {}).get("data_source") or []
+        sources[task] = [str(s) for s in (found if isinstance(found, list) else [found])]
+    return sources
 
 
 def _number(value: Any) -> float | None:
@@ -75,10 +107,12 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def parse_task_metrics(entry: dict[str, Any]) -> dict[str, Metric]:
-    """Metrics of one ``results[task]`` entry, stderr attached to its metric."""
+def parse_task_metrics(entry: dict[str, Any]) -> tuple[dict[str, Metric], dict[str, float]]:
+    """Metrics of one ``results[task]`` entry, stderr attached to its metric; and, apart, the
+    metrics whose value is NaN or infinite (a broken run that a comparison must not skip)."""
     values: dict[str, float] = {}
     stderrs: dict[str, float | None] = {}
+    nonfinite: dict[str, float] = {}
     for key, raw in entry.items():
         if "," not in key:
             continue  # alias, name, sample_len, sample_count
@@ -93,7 +127,9 @@ def parse_task_metrics(entry: dict[str, Any]) -> dict[str, Metric]:
             stderrs[name] = number
         elif number is not None:
             values[name] = number
-    return {name: Metric(value, stderrs.get(name)) for name, value in values.items()}
+        elif isinstance(raw, float):
+            nonfinite[name] = raw
+    return {name: Metric(value, stderrs.get(name)) for name, value in values.items()}, nonfinite
 
 
 def parse_model_args(model_args: str | dict | None) -> dict[str, Any]:
@@ -122,9 +158,10 @@ def run_from_dict(data: dict[str, Any], source: str) -> Run:
     model_path = str(model_args.get("pretrained") or data.get("model_name") or "")
     # `pretrained=bundled` (the endorm model's shorthand) names the bundled model, not a folder.
     model = BUNDLED_NAME if model_path == "bundled" else os.path.basename(model_path.rstrip("/")) or "unknown-model"
+    parsed = {task: parse_task_metrics(entry) for task, entry in results.items() if isinstance(entry, dict)}
     return Run(
         source=source,
-        metrics={task: parse_task_metrics(entry) for task, entry in results.items() if isinstance(entry, dict)},
+        metrics={task: metrics for task, (metrics, _) in parsed.items()},
         model_type=str(config.get("model") or data.get("model_source") or ""),
         model=model,
         model_path=model_path,
@@ -135,6 +172,8 @@ def run_from_dict(data: dict[str, Any], source: str) -> Run:
         limit=_number(config.get("limit")),
         lm_eval_version=data.get("lm_eval_version"),
         label=model,
+        data_sources=_data_sources(data),
+        nonfinite={task: bad for task, (_, bad) in parsed.items() if bad},
     )
 
 
