@@ -16,6 +16,7 @@ from endorm_tasks.regress import (
     EXIT_USAGE,
     IMPROVED,
     MISSING,
+    NOT_FINITE,
     OK,
     REGRESSED,
     Tolerance,
@@ -47,9 +48,39 @@ def test_absolute_tolerance_flags_the_drop(capsys):
 
 
 def test_tolerance_in_standard_errors_passes_the_same_drop(capsys):
-    # amc23 drops 0.05; combined stderr sqrt(.06^2 + .06^2) = 0.0849 > 0.05.
+    # amc23 drops 0.05; the difference's stderr from the baseline's: sqrt(2) * .06 = 0.0849 > 0.05.
     assert run_cli(str(RL), str(BASE), "--tol-se", "1") == EXIT_OK
-    assert f"{math.hypot(0.06, 0.06):.4f} [1se]" in capsys.readouterr().out
+    assert f"{math.sqrt(2) * 0.06:.4f} [1se]" in capsys.readouterr().out
+
+
+def write_results(tmp_path: Path, name: str, source: Path, **acc: tuple[float, float]) -> Path:
+    """A copy of ``source`` with (acc, acc_stderr) of the given tasks replaced."""
+    data = json.loads(source.read_text())
+    for task, (value, stderr) in acc.items():
+        data["results"][task].update({"acc,none": value, "acc_stderr,none": stderr})
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_candidate_stderr_never_widens_the_tolerance(tmp_path):
+    # The issue's case: acc 0.72 -> 0.20 with a stderr of 10 passed under the combined stderr.
+    base = write_results(tmp_path, "base.json", BASE, endorm_amc23=(0.72, 0.02))
+    cand = write_results(tmp_path, "cand.json", RL, endorm_amc23=(0.20, 10.0))
+    (comparison,) = compare(load_run(cand), load_run(base), default=Tolerance(2, in_stderr=True),
+                            patterns=["endorm_amc23/acc"])
+    assert comparison.allowed == pytest.approx(2 * math.sqrt(2) * 0.02)
+    assert comparison.status == REGRESSED
+    assert run_cli(str(cand), str(base), "--tol-se", "2") == EXIT_REGRESSION
+
+
+def test_nan_metrics_fail_the_gate_on_either_side(tmp_path, capsys):
+    nan_base = write_results(tmp_path, "nan_base.json", BASE, endorm_amc23=(float("nan"), 0.06))
+    assert statuses(compare(load_run(RL), load_run(nan_base)))["endorm_amc23/acc"] == NOT_FINITE
+    assert run_cli(str(RL), str(nan_base), "--tol-se", "2") == EXIT_REGRESSION
+    assert "NOT FINITE (NaN or infinite in the baseline or the candidate), 1 metric(s): endorm_amc23/acc" in capsys.readouterr().out
+    nan_cand = write_results(tmp_path, "nan_cand.json", RL, endorm_amc23=(float("nan"), 0.06))
+    assert run_cli(str(nan_cand), str(BASE), "--tol-se", "2") == EXIT_REGRESSION
 
 
 def test_larger_absolute_tolerance_passes_and_reverse_direction_fails():
@@ -107,10 +138,13 @@ def test_directory_with_one_results_file_is_accepted(tmp_path):
     assert run_cli(str(RESULTS), str(BASE)) == EXIT_USAGE  # several files: ambiguous
 
 
-@pytest.mark.parametrize("args", [["--tol", "acc"], ["--tol", "acc=abc"], ["--tol", "acc=-1"], ["--metrics", "nothing*"]])
+@pytest.mark.parametrize("args", [
+    ["--tol", "acc"], ["--tol", "acc=abc"], ["--tol", "acc=-1"], ["--tol", "acc=nan"], ["--tol", "acc=infse"],
+    ["--metrics", "nothing*"], ["--tol-se", "nan"], ["--tol-se", "-5"], ["--default-tol", "nan"], ["--default-tol", "inf"],
+])
 def test_usage_errors_exit_2(args, capsys):
     assert run_cli(str(RL), str(BASE), *args) == EXIT_USAGE
-    assert "endorm-regress:" in capsys.readouterr().err
+    assert "endorm-regress: error:" in capsys.readouterr().err
 
 
 def test_tolerance_parse():

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import NoReturn, TypeVar
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -76,17 +78,17 @@ def exit_code_of(err: BaseException) -> int | None:
 
 def run_cli(
     prog: str,
-    body: Callable[[], object],
+    body: Callable[[], T],
     interrupted: Callable[[], str] | None = None,
     usage_errors: tuple[type[Exception], ...] = (),
-) -> None:
-    """Run ``body``; deliberate errors and Ctrl-C become one line on stderr and their exit code.
+) -> T:
+    """``body()``; deliberate errors and Ctrl-C become one line on stderr and their exit code.
 
     ``interrupted`` returns the line to print on Ctrl-C (e.g. how much was saved); ``usage_errors``
     are further classes the command raises only for bad option values (exit 2).
     """
     try:
-        body()
+        return body()
     except KeyboardInterrupt:
         fail(prog, interrupted() if interrupted else "interrupted", EXIT_INTERRUPTED)
     except Exception as err:  # noqa: BLE001 - re-raised unless it is one of the project's own errors
