@@ -123,8 +123,10 @@ def clock_time(text: str) -> tuple | None:
     match = CLOCK_TIME.match(text.strip())
     if match is None:
         return None
-    hours, minutes, seconds, half = match.groups()
-    return int(hours), int(minutes), int(seconds or 0), (half or "").lower()
+    hours, minutes, seconds, half = (int(match[1]), int(match[2]), int(match[3] or 0), (match[4] or "").lower())
+    if hours > 24 or minutes > 59 or seconds > 59:
+        return None  # a ratio such as 14:64, not a time
+    return hours, minutes, seconds, half
 
 
 def parse_answer(answer: str) -> list:
@@ -145,20 +147,17 @@ def is_number(x: sympy.Basic) -> bool:
     return isinstance(x, sympy.Expr) and bool(x.is_number)
 
 
-def stated_decimals(gold: sympy.Expr) -> int:
-    """Decimal places a decimal gold states, read from its shortest form: 1.6 -> 1, 2.88e-19 -> 21,
-    4.5e33 -> -32. Complex or unreadable values state nothing finer than math-verify's rounding."""
-    try:
-        exponent = Decimal(repr(float(gold))).as_tuple().exponent
-    except (TypeError, ValueError):
-        return MATH_VERIFY_DECIMALS
+def stated_decimals(gold: sympy.Float) -> int:
+    """Decimal places a decimal gold states, from its digits without trailing zeros: 1.6 -> 1,
+    2.88e-19 -> 21, 4.5e33 -> -32."""
+    exponent = Decimal(str(gold)).normalize().as_tuple().exponent
     return -exponent if isinstance(exponent, int) else MATH_VERIFY_DECIMALS
 
 
 def comparison_decimals(gold: sympy.Expr) -> int:
-    """Places at which a decimal comparison rounds: math-verify's 6, or more when the gold states more
-    (math-verify alone would call 2.88e-19 and 3.88e-19 equal, both being 0 at 6 places)."""
-    if not gold.has(sympy.Float):
+    """Places at which a decimal comparison rounds: math-verify's 6, or more when a decimal gold states
+    more (math-verify alone would call 2.88e-19 and 3.88e-19 equal, both being 0 at 6 places)."""
+    if not isinstance(gold, sympy.Float):
         return MATH_VERIFY_DECIMALS
     return max(MATH_VERIFY_DECIMALS, stated_decimals(gold))
 
@@ -247,7 +246,7 @@ def equivalent(gold: str, pred: str) -> bool:
     if g == p:
         return True
     gold_time, pred_time = clock_time(g), clock_time(p)
-    if gold_time or pred_time:
+    if gold_time and pred_time:
         return gold_time == pred_time
     try:
         parsed_gold, parsed_pred = parse_answer(g), parse_answer(p)
