@@ -1,14 +1,17 @@
-"""Symbolic answer checking (SPEC §4, §8): math-verify first, a sympy fallback, hard timeouts.
+"""Symbolic answer checking: math-verify first, a sympy fallback, hard timeouts.
 
 ``check_answers(golds, predictions)`` is the one entry point. Single answers are compared with
-math-verify's ``verify(gold, prediction)`` (that order: it is asymmetric); when it says no, a small
-sympy fallback accepts what math-verify misses: angles in degrees against radians with ``\\pi``,
+math-verify's ``verify(gold, prediction)`` (that order: it is asymmetric), after a clean-up of forms it
+misreads: spaced thousands (``1 000``), doubled parentheses, ``x =`` before a value (but never the
+bound of ``\\sum_{n=1}``; and when either side is an equation both compare as equations). Identical
+answers and equal clock times (``12:00``) are accepted without parsing. When math-verify says no, a
+small sympy fallback accepts what it misses: angles in degrees against radians with ``\\pi``,
 inequalities against an unambiguous interval, and plain-text answers. Numbers are never compared
 with a relative tolerance (it would let 10456 equal 10455): integers and rationals compare exactly,
 and when a decimal is involved both sides are rounded like math-verify rounds them, at 6 decimal
 places or at the finer precision a decimal gold states (2.88e-19 states 21). Several answers
 (OlympiadBench) are compared as multisets: every gold answer must be matched by a distinct
-predicted one.
+predicted one. ``tests/test_math_verify_suite.py`` holds this checker to Math-Verify's own test cases.
 
 math-verify's own timeouts use ``signal.alarm`` and break outside the main thread (Math-Verify #50,
 TRL #5281). They are switched off here and the whole check runs under one hard limit instead: a
