@@ -12,12 +12,45 @@ p(NO)), so likelihood-ratio judges give the same numbers under ``endorm`` as und
 
 from __future__ import annotations
 
+import difflib
+import inspect
+from dataclasses import fields
+
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
 from endorm_tasks.bundled import resolve_model_path
-from endorm_tasks.reward import RewardConfig
+from endorm_tasks.reward import ConfigError, RewardConfig
 from endorm_tasks.scorer import EndoScorer
+
+ENDORM_OPTIONS: tuple[str, ...] = tuple(f.name for f in fields(RewardConfig))
+"""The ``endorm`` model's own ``--model_args`` keys; any other key goes to lm-eval's ``hf`` model."""
+HF_OPTIONS: tuple[str, ...] = tuple(name for name in inspect.signature(HFLM.__init__).parameters if name not in ("self", "kwargs"))
+
+
+def unknown_key_error(name: str) -> ConfigError:
+    """A typo'd or unknown ``--model_args`` key, with the closest known key and endorm's own keys."""
+    close = difflib.get_close_matches(name, ENDORM_OPTIONS + HF_OPTIONS, n=1, cutoff=0.7)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return ConfigError(
+        f"--model_args: unknown key {name!r} for --model endorm; {hint}endorm's own keys: "
+        f"{', '.join(ENDORM_OPTIONS)} (other keys go to lm-eval's hf model, e.g. pretrained, dtype, device)"
+    )
+
+
+def check_model_args(kwargs: dict) -> None:
+    """Refuse keys that are neither hf's nor endorm's but look like a typo of one of them (``gama``);
+    other unknown keys reach ``from_pretrained`` as with ``--model hf``."""
+    for name in kwargs:
+        if name not in HF_OPTIONS and difflib.get_close_matches(name, ENDORM_OPTIONS + HF_OPTIONS, n=1, cutoff=0.7):
+            raise unknown_key_error(name)
+
+
+def number(name: str, value: float | str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"--model_args {name}={value!r}: expected a number") from None
 
 
 @register_model("endorm")
@@ -36,18 +69,29 @@ class EndoRMLM(HFLM):
         terminal_value: str = "zero",
         **kwargs,
     ) -> None:
-        self.reward_config = RewardConfig(
-            gamma=float(gamma),
-            alpha=float(alpha),
-            reward_form=str(reward_form),
-            aggregate=str(aggregate),
-            append_eos=parse_bool(append_eos),
-            terminal_value=str(terminal_value),
-        )
+        check_model_args(kwargs)
+        try:
+            self.reward_config = RewardConfig(
+                gamma=number("gamma", gamma),
+                alpha=number("alpha", alpha),
+                reward_form=str(reward_form),
+                aggregate=str(aggregate),
+                append_eos=parse_bool("append_eos", append_eos),
+                terminal_value=str(terminal_value),
+            )
+        except ConfigError as err:
+            raise ConfigError(f"--model_args: {err}") from None
         kwargs.setdefault("device", "cpu" if not _cuda_available() else "cuda")
         kwargs.setdefault("dtype", "float32")
         pretrained = resolve_model_path(pretrained) if isinstance(pretrained, str) else pretrained
-        super().__init__(pretrained=pretrained, **kwargs)
+        passed = [name for name in kwargs if name not in HF_OPTIONS]
+        try:
+            super().__init__(pretrained=pretrained, **kwargs)
+        except TypeError as err:  # the model class refused a key that only from_pretrained saw
+            refused = [name for name in passed if f"'{name}'" in str(err)]
+            if refused:
+                raise unknown_key_error(refused[0]) from err
+            raise
         self.scorer = EndoScorer(self.model, self.tokenizer, self.reward_config, max_length=self.max_length)
 
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
@@ -67,7 +111,7 @@ class EndoRMLM(HFLM):
         return {**super().get_model_info(), "endorm_reward_config": self.reward_config.as_dict()}
 
 
-def parse_bool(value: bool | str) -> bool:
+def parse_bool(name: str, value: bool | str) -> bool:
     """lm-eval passes model_args as parsed strings; accept the spellings users type."""
     if isinstance(value, bool):
         return value
@@ -76,7 +120,7 @@ def parse_bool(value: bool | str) -> bool:
         return True
     if lowered in ("false", "0", "no"):
         return False
-    raise ValueError(f"expected a boolean, got {value!r}")
+    raise ConfigError(f"{name}={value!r}: expected a boolean (true or false)")
 
 
 def _cuda_available() -> bool:
