@@ -88,8 +88,11 @@ def main() -> None:
     unlisted = [case for case in differ if case["id"] not in KNOWN]
     timeouts = sum(v.timed_out for v in verdicts.values())
     print(f"Math-Verify test suite ({CASES_FILE.relative_to(Path(__file__).resolve().parents[1])}):")
-    print(f"  agree on {len(CASES) - len(differ)} of {len(CASES)} cases; {len(differ)} disagree, "
-          f"{len(differ) - len(unlisted)} of them listed in {KNOWN_FILE.name}, {len(unlisted)} unlisted; {timeouts} timeouts")
+    print(
+        f"  agree on {len(CASES) - len(differ)} of {len(CASES)} cases; {len(differ)} disagree, "
+        f"{len(differ) - len(unlisted)} of them listed in {KNOWN_FILE.name}, {len(unlisted)} unlisted; "
+        f"{timeouts} timeouts"
+    )
     for case in differ:
         why = KNOWN.get(case["id"], "UNLISTED")
         print(f"  {case['id']}: expected {case['expected']}, endorm {not case['expected']} - {why}")

@@ -76,7 +76,9 @@ def unpack_tests(snapshot: Path, into: Path) -> str:
     commit = subprocess.run(
         ["git", f"--git-dir={snapshot}", "rev-parse", "HEAD"], check=True, capture_output=True, text=True
     ).stdout.strip()
-    archive = subprocess.run(["git", f"--git-dir={snapshot}", "archive", commit, "tests"], check=True, capture_output=True)
+    archive = subprocess.run(
+        ["git", f"--git-dir={snapshot}", "archive", commit, "tests"], check=True, capture_output=True
+    )
     with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
         tar.extractall(into, filter="data")
     package = into / PACKAGE
