@@ -140,12 +140,13 @@ def score(args) -> None:
     from endorm_tasks.sweep import score_requests
     from endorm_tasks.token_store import RunMeta, save_store
 
+    config = RewardConfig(alpha=args.alpha, append_eos=args.append_eos)  # bad options fail before any work
     requests, data_source, extra = requests_for(args)
     if not requests:
         raise DataError(f"{args.benchmark}: no responses to score")
     model, tokenizer = load_model_and_tokenizer(args.model, args.dtype, args.trust_remote_code)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    scorer = EndoScorer(model.to(device), tokenizer, RewardConfig(alpha=args.alpha, append_eos=args.append_eos))
+    scorer = EndoScorer(model.to(device), tokenizer, config)
     metas, stats = score_requests(scorer, requests, args.prompt_format, progress=True)
     subset = "all items" if args.limit is None else f"first {args.limit} " + (
         "documents per domain" if args.benchmark == "rmbench" else "queries" if args.benchmark == "dsp" else "prompts"

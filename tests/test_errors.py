@@ -1,0 +1,243 @@
+"""Bad inputs to every command, one row each: the exit code and the one-line message the user sees.
+
+Each case runs a command's ``main`` in-process (``endorm-eval`` in a subprocess: it patches lm-eval)
+and checks the documented exit code (``endorm_tasks.cli.errors``) and that the message names what is
+wrong, with no traceback. Plus the bundled-model cache under two concurrent processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from endorm_tasks.cli import regress, report, score, sweep, tokens
+from endorm_tasks.cli import eval as eval_cli
+from endorm_tasks.cli.errors import EXIT_DATA, EXIT_FAILURE, EXIT_MODEL, EXIT_USAGE
+
+RESULTS = Path(__file__).parent / "fixtures" / "results"
+ROWS = [{"id": "a", "prompt": "What is 2 + 2?", "response": "4"}, {"id": "b", "prompt": "Name a colour.", "response": "Blue."}]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    prog: str
+    args: list[str]
+    """Command-line arguments; ``{tmp}`` is the directory ``bad_inputs`` fills."""
+    code: int
+    message: str
+    """Part of the last stderr line (``prog: error: ...``), or of stdout for a failing gate."""
+
+
+MAINS: dict[str, Callable[[list[str]], None]] = {
+    "endorm-score": score.main,
+    "endorm-regress": regress.main,
+    "endorm-report": report.main,
+    "endorm-tokens": tokens.main,
+    "endorm-sweep": sweep.main,
+}
+"""Commands run in-process; the RL owner adds ``"endorm-rl": endorm_rl.cli.main`` with the RL cases."""
+
+CASES: list[Case] = [
+    # endorm-regress: the gate fails closed
+    Case("regress-tol-se-nan", "endorm-regress", ["{tmp}/cand.json", "{tmp}/base.json", "--tol-se", "nan"], EXIT_USAGE,
+         "argument --tol-se: the tolerance must be a finite number >= 0, got nan"),
+    Case("regress-tol-se-negative", "endorm-regress", ["{tmp}/cand.json", "{tmp}/base.json", "--tol-se", "-5"], EXIT_USAGE,
+         "the tolerance must be a finite number >= 0, got -5.0"),
+    Case("regress-default-tol-nan", "endorm-regress", ["{tmp}/cand.json", "{tmp}/base.json", "--default-tol", "nan"],
+         EXIT_USAGE, "argument --default-tol: the tolerance must be a finite number >= 0, got nan"),
+    Case("regress-tol-inf", "endorm-regress", ["{tmp}/cand.json", "{tmp}/base.json", "--tol", "acc=inf"], EXIT_USAGE,
+         "--tol 'acc=inf': tolerance 'inf' must be a finite number >= 0"),
+    Case("regress-nan-baseline", "endorm-regress", ["{tmp}/cand.json", "{tmp}/nan_base.json", "--tol-se", "2"], EXIT_FAILURE,
+         "NOT FINITE (NaN or infinite in the baseline or the candidate), 1 metric(s): endorm_amc23/acc"),
+    Case("regress-noisy-candidate", "endorm-regress", ["{tmp}/noisy_cand.json", "{tmp}/base.json", "--tol-se", "2"],
+         EXIT_FAILURE, "REGRESSION in 1 metric(s): endorm_amc23/acc"),
+    Case("regress-missing-file", "endorm-regress", ["{tmp}/nope.json", "{tmp}/base.json"], EXIT_DATA,
+         "results path does not exist: {tmp}/nope.json"),
+    Case("regress-not-json", "endorm-regress", ["{tmp}/broken.json", "{tmp}/base.json"], EXIT_DATA,
+         "{tmp}/broken.json:1: not valid JSON"),
+    # endorm-score: refuses to lose work or write non-JSON, names file and line
+    Case("score-output-is-input", "endorm-score", ["{tmp}/in.jsonl", "-o", "{tmp}/sub/../in.jsonl"], EXIT_USAGE,
+         "-o {tmp}/sub/../in.jsonl is the input file; write the scores to another file"),
+    Case("score-output-exists", "endorm-score", ["{tmp}/in.jsonl", "-o", "{tmp}/scored.jsonl"], EXIT_USAGE,
+         "{tmp}/scored.jsonl exists; pass --resume to continue it or --overwrite to replace it"),
+    Case("score-resume-without-output", "endorm-score", ["{tmp}/in.jsonl", "--resume"], EXIT_USAGE,
+         "--resume continues an -o file; give -o"),
+    Case("score-resume-other-options", "endorm-score",
+         ["{tmp}/in.jsonl", "-o", "{tmp}/scored.jsonl", "--resume", "--gamma", "0.9"], EXIT_USAGE,
+         "row 1 was scored with gamma=1.0, now gamma=0.9; give the same options or use --overwrite"),
+    Case("score-alpha-inf", "endorm-score", ["{tmp}/in.jsonl", "--alpha", "inf"], EXIT_USAGE,
+         "alpha must be a finite number in [1e-06, 1e+06], got inf"),
+    Case("score-alpha-tiny", "endorm-score", ["{tmp}/in.jsonl", "--alpha", "1e-40"], EXIT_USAGE,
+         "alpha must be a finite number in [1e-06, 1e+06], got 1e-40"),
+    Case("score-gamma-nan", "endorm-score", ["{tmp}/in.jsonl", "--gamma", "nan"], EXIT_USAGE, "gamma must be in (0, 1], got nan"),
+    Case("score-not-utf8", "endorm-score", ["{tmp}/latin1.jsonl"], EXIT_DATA,
+         "{tmp}/latin1.jsonl:2: not UTF-8 text (byte 0xe9 at column 33); save the file as UTF-8"),
+    Case("score-not-json", "endorm-score", ["{tmp}/not_json.jsonl"], EXIT_DATA, "{tmp}/not_json.jsonl:1: not valid JSON"),
+    Case("score-missing-field", "endorm-score", ["{tmp}/no_response.jsonl"], EXIT_DATA,
+         "{tmp}/no_response.jsonl row 1: missing field 'response'"),
+    Case("score-reserved-field", "endorm-score", ["{tmp}/reserved.jsonl"], EXIT_DATA,
+         "{tmp}/reserved.jsonl row 1: field 'reward' is one endorm-score writes"),
+    Case("score-missing-input", "endorm-score", ["{tmp}/nope.jsonl"], EXIT_DATA, "missing data file: {tmp}/nope.jsonl"),
+    Case("score-missing-model", "endorm-score", ["{tmp}/in.jsonl", "--model", "{tmp}/no-model"], EXIT_MODEL,
+         "model path does not exist: {tmp}/no-model"),
+    Case("score-bad-dtype", "endorm-score", ["{tmp}/in.jsonl", "--dtype", "flaot32"], EXIT_USAGE,
+         "dtype 'flaot32' is not a torch dtype"),
+    # endorm-report: never lands on a report of other runs
+    Case("report-other-inputs", "endorm-report", ["{tmp}/results", "--out-dir", "{tmp}/other_report", "--no-figures"],
+         EXIT_USAGE, "{tmp}/other_report/leaderboard.md is a report of other results files (results/x.json)"),
+    Case("report-not-generated", "endorm-report", ["{tmp}/results", "--out-dir", "{tmp}/hand_report", "--no-figures"],
+         EXIT_USAGE, "{tmp}/hand_report/leaderboard.md exists and was not written by endorm-report"),
+    Case("report-no-results", "endorm-report", ["{tmp}/sub"], EXIT_DATA, "no results JSON files in {tmp}/sub"),
+    # endorm-tokens and endorm-sweep
+    Case("tokens-row-out-of-range", "endorm-tokens", ["{tmp}/scored.jsonl", "--row", "9", "-o", "{tmp}/v.html"], EXIT_DATA,
+         "row 9 requested but the file has 2 rows"),
+    Case("tokens-no-per-token", "endorm-tokens", ["{tmp}/scored.jsonl", "-o", "{tmp}/v.html"], EXIT_DATA,
+         "score with `endorm-score --per_token`"),
+    Case("sweep-not-a-store", "endorm-sweep", ["run", "{tmp}/sub", "--out", "{tmp}/s.json"], EXIT_DATA,
+         "{tmp}/sub: no token store"),
+    Case("sweep-alpha-inf", "endorm-sweep", ["score", "--benchmark", "dsp", "--out", "{tmp}/s", "--alpha", "inf"],
+         EXIT_USAGE, "alpha must be a finite number in [1e-06, 1e+06], got inf"),
+]
+
+# ---- RL cases (endorm-rl), appended by the owner of rl/: Case("rl-...", "endorm-rl", [...], code, message) ----
+RL_CASES: list[Case] = []
+# ---- end of RL cases ----
+
+
+def write_results(path: Path, source: Path, **acc: tuple[float, float]) -> None:
+    data = json.loads(source.read_text())
+    for task, (value, stderr) in acc.items():
+        data["results"][task].update({"acc,none": value, "acc_stderr,none": stderr})
+    path.write_text(json.dumps(data))
+
+
+@pytest.fixture
+def bad_inputs(tmp_path: Path) -> Path:
+    """The files the cases name, in one directory."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    (tmp_path / "latin1.jsonl").write_bytes(json.dumps(ROWS[0]).encode() + b'\n{"prompt": "x", "response": "caf\xe9"}\n')
+    (tmp_path / "not_json.jsonl").write_text("{'prompt': 'x'}\n")
+    (tmp_path / "no_response.jsonl").write_text('{"prompt": "x"}\n')
+    (tmp_path / "reserved.jsonl").write_text('{"prompt": "x", "response": "y", "reward": 1}\n')
+    config = {"gamma": 1.0, "alpha": 1.0, "reward_form": "soft_bellman", "aggregate": "sum", "append_eos": True,
+              "terminal_value": "zero"}
+    (tmp_path / "scored.jsonl").write_text("".join(json.dumps({**r, "reward": 1.0, "n_tokens": 2, "config": config}) + "\n"
+                                                   for r in ROWS))
+    write_results(tmp_path / "base.json", RESULTS / "math_base.json", endorm_amc23=(0.72, 0.02))
+    write_results(tmp_path / "cand.json", RESULTS / "math_base.json")
+    write_results(tmp_path / "nan_base.json", RESULTS / "math_base.json", endorm_amc23=(float("nan"), 0.02))
+    write_results(tmp_path / "noisy_cand.json", RESULTS / "math_base.json", endorm_amc23=(0.20, 10.0))
+    (tmp_path / "broken.json").write_text("{results: ")
+    (tmp_path / "results").mkdir()
+    write_results(tmp_path / "results" / "mine.json", RESULTS / "math_base.json")
+    for folder, last in (("other_report", "<!-- endorm-report inputs: results/x.json -->"), ("hand_report", "# my notes")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "leaderboard.md").write_text(f"# Leaderboard\n\n{last}\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("case", CASES + RL_CASES, ids=lambda case: case.name)
+def test_bad_input(case: Case, bad_inputs: Path, capsys):
+    args = [a.format(tmp=bad_inputs) for a in case.args]
+    with pytest.raises(SystemExit) as exit_info:
+        MAINS[case.prog](args)
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == case.code, err
+    assert "Traceback" not in err
+    message = case.message.format(tmp=bad_inputs)
+    if case.code == EXIT_FAILURE:  # the gate's verdict is part of its report
+        assert message in out
+    else:
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f"{case.prog}: error: ") and message in last, err
+
+
+def run_eval(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "endorm_tasks.cli.eval", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600)
+
+
+def test_eval_model_args_typo_lists_endorm_options():
+    done = run_eval("--model", "endorm", "--model_args", "pretrained=bundled,gama=0.9", "--tasks", "rmbench", "--limit", "1")
+    assert done.returncode == EXIT_USAGE
+    assert done.stderr.strip().splitlines()[-1] == (
+        "endorm-eval: error: --model_args: unknown key 'gama' for --model endorm; did you mean 'gamma'? endorm's own "
+        "keys: gamma, alpha, reward_form, aggregate, append_eos, terminal_value (other keys go to lm-eval's hf model, "
+        "e.g. pretrained, dtype, device)"
+    )
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_eval_data_error_is_one_line(tmp_path):
+    done = run_eval("--model", "endorm", "--model_args", "pretrained=bundled", "--tasks", "rmbench", "--limit", "1",
+                    "--apply_chat_template", env={"ENDORM_DATA_DIR": str(tmp_path / "none")})
+    assert done.returncode == EXIT_DATA
+    assert done.stderr.strip().splitlines()[-1] == f"endorm-eval: error: ENDORM_DATA_DIR='{tmp_path / 'none'}' is not a directory"
+
+
+def test_eval_prints_the_include_path_for_plain_lm_eval(capsys):
+    eval_cli.main(["--print-include-path"])
+    path = Path(capsys.readouterr().out.strip())
+    assert (path / "rmbench" / "rmbench.yaml").is_file() and path == eval_cli.task_configs_dir()
+
+
+FILL = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from endorm_tasks.bundled import ModelError, cached_dir
+    from endorm_tasks.cli.errors import run_cli
+
+    def build(tmp: Path) -> None:
+        with open(os.environ["FILL_LOG"], "a") as log:
+            log.write(f"{os.getpid()}\\n")
+        (tmp / "half").write_text("x")
+        time.sleep(float(os.environ.get("FILL_SECONDS", "0")))
+        if os.environ.get("FILL_FAIL"):
+            raise ModelError("the fake source is unreachable")
+        (tmp / "weights").write_text("w")
+
+    run_cli("fill", lambda: print(cached_dir("fake", build)))
+""")
+
+
+def fill(cache: Path, log: Path, **env: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", FILL], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "ENDORM_CACHE": str(cache), "FILL_LOG": str(log), **env})
+
+
+def test_concurrent_first_runs_fill_the_cache_once(tmp_path):
+    log = tmp_path / "builds.log"
+    first = fill(tmp_path / "cache", log, FILL_SECONDS="3")
+    deadline = time.monotonic() + 120
+    while not log.exists() and time.monotonic() < deadline:  # until the first holds the lock and builds
+        time.sleep(0.05)
+    second = fill(tmp_path / "cache", log)
+    outputs = [p.communicate(timeout=120) for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], outputs
+    assert len(log.read_text().splitlines()) == 1  # one build; the second waited, then reused it
+    assert "waiting for it to finish" in outputs[1][1]
+    target = tmp_path / "cache" / "fake"
+    assert {out.strip() for out, _ in outputs} == {str(target)}
+    assert sorted(p.name for p in target.iterdir()) == ["half", "weights"]
+    assert [p.name for p in (tmp_path / "cache").iterdir() if ".partial" in p.name] == []
+
+
+def test_failed_fill_leaves_nothing_behind(tmp_path):
+    log = tmp_path / "builds.log"
+    done = fill(tmp_path / "cache", log, FILL_FAIL="1")
+    out, err = done.communicate(timeout=120)
+    assert done.returncode == EXIT_MODEL
+    assert err.strip().splitlines()[-1] == "fill: error: the fake source is unreachable"
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [".fake.lock"]
