@@ -3,15 +3,16 @@
 Errors the project raises on purpose reach the user as one line, ``<prog>: error: <message>``, with
 the exit code of their class; anything else is a bug and keeps Python's traceback (exit 1).
 
-| code | meaning |
-| ---: | --- |
-| 0 | success |
-| 1 | ``endorm-regress``: a metric regressed (or is NaN); elsewhere: an unexpected error (a bug) |
-| 2 | bad command line: unknown flag, option value out of range, unknown ``--model_args`` key |
-| 3 | ``endorm-regress``: no regression, but baseline metrics are missing from the candidate |
-| 4 | a data or results file is missing, unreadable, not UTF-8, not JSON, or lacks a field |
-| 5 | the model cannot be fetched or loaded, or cannot score an item (too long, no chat template) |
-| 130 | interrupted (Ctrl-C); ``endorm-score`` keeps the rows already written (``--resume``) |
+Exit codes:
+
+- 0: success.
+- 1: ``endorm-regress``: a metric regressed or is NaN; elsewhere an unexpected error (a bug).
+- 2: bad command line: unknown flag, option value out of range, unknown ``--model_args`` key, a
+  prompt format the model or task cannot use (no chat template, ``--apply_chat_template`` missing).
+- 3: ``endorm-regress``: no regression, but baseline metrics are missing from the candidate.
+- 4: a data or results file is missing, unreadable, not UTF-8, not JSON, or lacks a field.
+- 5: the model cannot be fetched or loaded, or cannot score an item (longer than its context).
+- 130: interrupted (Ctrl-C); ``endorm-score`` keeps the rows already written (``--resume``).
 """
 
 from __future__ import annotations
@@ -60,10 +61,10 @@ ERRORS: tuple[tuple[str, str, int], ...] = (
     (__name__, "UsageError", EXIT_USAGE),
     ("endorm_tasks.reward", "ConfigError", EXIT_USAGE),
     ("endorm_tasks.data_sources", "DataError", EXIT_DATA),
+    ("endorm_tasks.formatting", "FormatError", EXIT_USAGE),
+    ("endorm_tasks.judges", "JudgeError", EXIT_USAGE),
     ("endorm_tasks.bundled", "ModelError", EXIT_MODEL),
     ("endorm_tasks.scorer", "ScoringError", EXIT_MODEL),
-    ("endorm_tasks.formatting", "FormatError", EXIT_MODEL),
-    ("endorm_tasks.judges", "JudgeError", EXIT_MODEL),
 )
 
 

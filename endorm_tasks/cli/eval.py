@@ -29,8 +29,9 @@ endorm-eval: lm-eval with the `endorm` model and the project's tasks (rmbench, r
 multifaceted, rmbench_judges, dsp_judges, multifaceted_judges, endorm_math, ...).
 Plain `lm_eval` does not know these tasks ("Tasks not found") nor the `endorm` model; with plain
 `lm_eval` (and --model hf) add:  --include_path "$(endorm-eval {PRINT_INCLUDE_PATH})"
-Keep the results with --output_path DIR. Exit codes: 0 ok; 2 bad arguments (e.g. a --model_args
-typo); 4 missing or invalid data; 5 the model cannot be loaded or cannot score an item; 130 Ctrl-C.
+Keep the results with --output_path DIR. Exit codes: 0 ok; 2 bad arguments (a --model_args typo,
+no --apply_chat_template); 4 missing or invalid data; 5 the model cannot be loaded or cannot score
+an item; 130 Ctrl-C.
 lm-eval's own options follow.
 """
 
