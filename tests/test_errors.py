@@ -45,7 +45,7 @@ MAINS: dict[str, Callable[[list[str]], None]] = {
     "endorm-tokens": tokens.main,
     "endorm-sweep": sweep.main,
 }
-"""Commands run in-process; the RL owner adds ``"endorm-rl": endorm_rl.cli.main`` with the RL cases."""
+"""Commands run in-process, by name."""
 
 CASES: list[Case] = [
     # endorm-regress: the gate fails closed
@@ -87,6 +87,8 @@ CASES: list[Case] = [
          "{tmp}/no_response.jsonl row 1: missing field 'response'"),
     Case("score-reserved-field", "endorm-score", ["{tmp}/reserved.jsonl"], EXIT_DATA,
          "{tmp}/reserved.jsonl row 1: field 'reward' is one endorm-score writes"),
+    Case("score-nan-in-input", "endorm-score", ["{tmp}/nan_field.jsonl"], EXIT_DATA,
+         "{tmp}/nan_field.jsonl row 1: holds NaN or Infinity, which is not JSON"),
     Case("score-missing-input", "endorm-score", ["{tmp}/nope.jsonl"], EXIT_DATA, "missing data file: {tmp}/nope.jsonl"),
     Case("score-missing-model", "endorm-score", ["{tmp}/in.jsonl", "--model", "{tmp}/no-model"], EXIT_MODEL,
          "model path does not exist: {tmp}/no-model"),
@@ -109,9 +111,13 @@ CASES: list[Case] = [
          EXIT_USAGE, "alpha must be a finite number in [1e-06, 1e+06], got inf"),
 ]
 
-# ---- RL cases (endorm-rl), appended by the owner of rl/: Case("rl-...", "endorm-rl", [...], code, message) ----
+# ---- RL cases, appended by the owner of rl/ -------------------------------------------------------------
+# RL_MAINS["endorm-rl"] = endorm_rl.cli.main, then one Case("rl-...", "endorm-rl", [...], code, message) per
+# bad input; files the cases need go into ``bad_inputs`` (or a fixture of their own).
+RL_MAINS: dict[str, Callable[[list[str]], None]] = {}
 RL_CASES: list[Case] = []
-# ---- end of RL cases ----
+# ---- end of RL cases ---------------------------------------------------------------------------------------
+MAINS.update(RL_MAINS)
 
 
 def write_results(path: Path, source: Path, **acc: tuple[float, float]) -> None:
@@ -130,6 +136,7 @@ def bad_inputs(tmp_path: Path) -> Path:
     (tmp_path / "not_json.jsonl").write_text("{'prompt': 'x'}\n")
     (tmp_path / "no_response.jsonl").write_text('{"prompt": "x"}\n')
     (tmp_path / "reserved.jsonl").write_text('{"prompt": "x", "response": "y", "reward": 1}\n')
+    (tmp_path / "nan_field.jsonl").write_text('{"prompt": "x", "response": "y", "weight": NaN}\n')
     config = {"gamma": 1.0, "alpha": 1.0, "reward_form": "soft_bellman", "aggregate": "sum", "append_eos": True,
               "terminal_value": "zero"}
     (tmp_path / "scored.jsonl").write_text("".join(json.dumps({**r, "reward": 1.0, "n_tokens": 2, "config": config}) + "\n"

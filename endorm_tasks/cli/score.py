@@ -65,6 +65,11 @@ def read_rows(path: Path) -> list[dict]:
         require_fields(row, {"prompt": str, "response": str}, f"{path} row {line_no}")
         if row.get("system") is not None and not isinstance(row["system"], str):
             raise DataError(f"{path} row {line_no}: field 'system' should be str")
+        try:
+            json.dumps(row, allow_nan=False)
+        except ValueError:
+            raise DataError(f"{path} row {line_no}: holds NaN or Infinity, which is not JSON (the row is copied "
+                            "into the output)") from None
         taken = [name for name in OUTPUT_FIELDS if name in row]
         if taken:
             raise DataError(f"{path} row {line_no}: field {taken[0]!r} is one endorm-score writes "
