@@ -61,11 +61,14 @@ def include_project_tasks() -> None:
 def task_sources(task: Any) -> list[str]:
     """Where a task's documents came from: the ``data_source`` field the project's documents carry,
     else what the task recorded in its metadata; empty for tasks that say nothing."""
-    docs = task.eval_docs
-    if hasattr(docs, "column_names"):
-        found = docs.unique("data_source") if "data_source" in docs.column_names else []
-    else:
-        found = [doc.get("data_source") for doc in docs if isinstance(doc, dict)]
+    try:
+        docs = task.eval_docs
+        if hasattr(docs, "column_names"):
+            found = docs.unique("data_source") if "data_source" in docs.column_names else []
+        else:
+            found = [doc.get("data_source") for doc in docs if isinstance(doc, dict)]
+    except Exception:  # noqa: BLE001 - a finished run is saved even when a task's documents cannot be re-read
+        found = []
     found = [str(s) for s in found if s]
     if not found:
         recorded = (getattr(task.config, "metadata", None) or {}).get("data_source") or []
