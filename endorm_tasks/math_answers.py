@@ -1,6 +1,10 @@
 """Answers of the math benchmarks (SPEC §4): the last ``\\boxed{}`` of a generation, multi-answer
 splitting, and each data set's gold answers.
 
+Two extractions, named like lm-eval's gsm8k filters (``EXTRACTIONS``): ``strict-match`` reads only
+the last box (the paper's protocol); ``flexible-extract`` falls back, for models that do not box,
+to "the answer is X", then a final ``= X``, then the last number of the text.
+
 Pure string functions: no parsing into sympy here (that is ``math_check``), so extraction can be
 tested on its own and reused by RL reward functions.
 """
@@ -8,6 +12,7 @@ tested on its own and reused by RL reward functions.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from endorm_tasks.data_sources import DataError
@@ -125,6 +130,103 @@ def predicted_answers(generation: str, multiple: bool) -> list[str]:
     if len(parts) > 1:
         return parts
     return [part for content in final_sentence_boxes(generation) for part in split_top_level(content)]
+
+
+# "the answer is", "final answer:", "Answer is" (any case); the answer follows the phrase.
+ANSWER_PHRASE = re.compile(r"\banswer\s*(?:is\b|:)\s*:?", re.IGNORECASE)
+# A bare "=" (not part of "==", "<=", ">=", "!=", ":=" or "\\=").
+EQUALS = re.compile(r"(?<![=<>!:\\])=(?!=)")
+# A number not glued to a word: "-3", "1,234", "2.5", "3/4"; in "x2" there is none, and the "3" of
+# "5-3" is not read as negative.
+NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?(?![\d])")
+# Math spans an answer may start with: $...$, $$...$$, \(...\), \[...\].
+OPENING_SPANS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
+# Where a plain-text answer stops: a line break, a math delimiter, or the end of a sentence.
+ANSWER_END = re.compile(r"\n|(?<!\\)\$|\\\)|\\\]|[.!?](?=\s|$)")
+# Where prose may start after an answer: a space, comma or semicolon before a word of 2+ letters.
+PROSE_BREAK = re.compile(r"(?:\s*[,;]\s*|\s+)(?=[A-Za-z]{2,}\b)")
+MATHLIKE = re.compile(r"[\d\\}]")
+THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
+def plain_number(text: str) -> str:
+    """``1,234`` -> ``1234`` (so a multi-answer split does not cut it); other text unchanged."""
+    return text.replace(",", "") if THOUSANDS.fullmatch(text) else text
+
+
+def answer_at(text: str, start: int) -> str:
+    """The answer written from ``start`` on (after "the answer is" or "="): a math span's content, or
+    the text up to the end of its line or sentence."""
+    rest = text[start:].lstrip(" \t\n*:")
+    for opener, closer in OPENING_SPANS:
+        if rest.startswith(opener):
+            end = rest.find(closer, len(opener))
+            inner = rest[len(opener) : end if end >= 0 else None]
+            return inner.split("\n", 1)[0].strip() if end < 0 else inner.strip()
+    stop = ANSWER_END.search(rest)
+    return rest[: stop.start() if stop else None].strip().rstrip("*,;: ")
+
+
+def without_words(answer: str) -> str:
+    """An answer without the prose after it: ``58 marbles`` -> ``58``, ``\\frac{3}{4}, which`` ->
+    ``\\frac{3}{4}``; cut only outside brackets and after something with a digit, ``\\`` or ``}``, so
+    ``\\text{ and }`` and word answers ("yes") stay whole. ``1,234`` -> ``1234``."""
+    for match in PROSE_BREAK.finditer(answer):
+        head = answer[: match.start()]
+        depth = sum(head.count(c) for c in OPENERS) - sum(head.count(c) for c in CLOSERS)
+        if depth == 0 and MATHLIKE.search(head):
+            return plain_number(head.strip())
+    return plain_number(answer)
+
+
+def answer_parts(answer: str, multiple: bool) -> list[str]:
+    """A written answer as the checker's input: a single answer keeps what follows its last ``=``
+    ("15 + 43 = 58" -> 58); a multi-answer one splits into its top-level parts."""
+    if not multiple:
+        return [without_words(EQUALS.split(answer)[-1].strip() or answer)]
+    return [without_words(part) for part in split_top_level(plain_number(answer))]
+
+
+def last_number(text: str) -> str | None:
+    """The last number of ``text`` (thousands separators removed), or None."""
+    numbers = NUMBER.findall(text)
+    return plain_number(numbers[-1]) if numbers else None
+
+
+def flexible_answers(generation: str, multiple: bool) -> list[str]:
+    """The ``flexible-extract`` answers: the first rule that finds one wins.
+
+    1. the last box, exactly as ``predicted_answers``;
+    2. after the last "the answer is" / "answer:": a math span, or the text to the end of the
+       sentence ("The answer is $\\frac{1}{2}$.", "the answer is 58 marbles." -> 58);
+    3. after the last bare ``=``, read the same way ("So, 15 + 43 = 58." -> 58);
+    4. the last number in the text.
+    Empty when none applies (no box, phrase, ``=`` with text after it, or number).
+    """
+    boxed = predicted_answers(generation, multiple)
+    if boxed:
+        return boxed
+    for pattern in (ANSWER_PHRASE, EQUALS):
+        matches = list(pattern.finditer(generation))
+        if matches:
+            answer = answer_at(generation, matches[-1].end())
+            if answer:
+                return answer_parts(answer, multiple)
+    number = last_number(generation)
+    return [number] if number is not None else []
+
+
+Extraction = Callable[[str, bool], list[str]]
+STRICT_MATCH, FLEXIBLE_EXTRACT = "strict-match", "flexible-extract"
+EXTRACTIONS: dict[str, Extraction] = {STRICT_MATCH: predicted_answers, FLEXIBLE_EXTRACT: flexible_answers}
+"""Answer extractions by name (the lm-eval filter names): ``(generation, multiple) -> answers``."""
+
+
+def extraction(name: str) -> Extraction:
+    """The extraction called ``name`` (one of ``EXTRACTIONS``), with a clear error otherwise."""
+    if name not in EXTRACTIONS:
+        raise ValueError(f"unknown answer extraction {name!r}; expected one of {tuple(EXTRACTIONS)}")
+    return EXTRACTIONS[name]
 
 
 def number_text(value: float | int | str) -> str:

@@ -3,7 +3,9 @@
 One document = one problem with its gold answer(s). AIME 2024 and AMC 2023 report avg@k (the mean
 over k samples of each problem, then over problems), the others pass@1 (one sample); both come out
 as ``acc``, the mean over problems of the per-problem mean, so its standard error is the one over
-problems. Data: ``<data_dir>/math_eval/<name>/test.jsonl`` (the Qwen2.5-Math evaluation files), else
+problems. ``acc`` is reported under two answer extractions (lm-eval filters, ``EXTRACTIONS``):
+``acc,strict-match`` (the last box) and ``acc,flexible-extract`` (with fallbacks for models that do not
+box); results files written before the second one carry ``acc,none``, read here as strict-match. Data: ``<data_dir>/math_eval/<name>/test.jsonl`` (the Qwen2.5-Math evaluation files), else
 the hub (``hub_id`` / ``hub_split`` / ``hub_name`` override the defaults below).
 """
 
@@ -16,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from endorm_tasks.data_sources import DataError, load_hub_split, read_records, resolve_data_dir
-from endorm_tasks.math_answers import gold_answers, predicted_answers
+from endorm_tasks.math_answers import EXTRACTIONS, STRICT_MATCH, extraction, gold_answers
 from endorm_tasks.math_check import DEFAULT_TIMEOUT_S, Verdict, check_answers
 
 # System message of the Qwen2.5-Math "boxed" prompt (SPEC §4).
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
-METRIC_FILTER = "none"
+LEGACY_FILTER = "none"
+"""The filter name of math results written before there were two extractions (read as strict-match)."""
 
 
 @dataclass(frozen=True)
@@ -83,14 +86,27 @@ def to_doc(name: str, row: dict, index: int, where: str, data_source: str) -> di
     }
 
 
+def row_level(row: dict, where: str) -> int:
+    """MATH difficulty level of a row: the int ``level`` (Qwen file, hub MATH-500) or "Level 2"."""
+    level = row.get("level")
+    text = level.removeprefix("Level").strip() if isinstance(level, str) else level
+    if isinstance(text, str) and text.isdigit():
+        return int(text)
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    raise DataError(f"{where}: field 'level' should be an integer (or 'Level N'), got {level!r}")
+
+
 def load_math(
     name: str,
     data_dir: str | os.PathLike | None = None,
     hub_id: str | None = None,
     hub_split: str | None = None,
     hub_name: str | None = None,
+    levels: Sequence[int] | None = None,
 ) -> list[dict]:
-    """Documents of one benchmark (keys id, problem, answers, multiple, data_source)."""
+    """Documents of one benchmark (keys id, problem, answers, multiple, data_source); with ``levels``
+    only the rows of those MATH difficulty levels (MATH-500's ``level`` field)."""
     spec = math_benchmark(name)
     local = resolve_data_dir(data_dir)
     if local is not None:
@@ -102,7 +118,14 @@ def load_math(
         rows, where, source = load_hub_split(hub_id, hub_split, **kwargs), f"{hub_id}/{hub_split}", f"hub:{hub_id}"
     if not rows:
         raise DataError(f"{where}: no rows")
-    return [to_doc(name, row, i, f"{where} row {i}", source) for i, row in enumerate(rows)]
+    docs = [
+        to_doc(name, row, i, f"{where} row {i}", source)
+        for i, row in enumerate(rows)
+        if levels is None or row_level(row, f"{where} row {i}") in levels
+    ]
+    if not docs:
+        raise DataError(f"{where}: no rows of levels {list(levels or [])}")
+    return docs
 
 
 def custom_dataset(
@@ -111,27 +134,47 @@ def custom_dataset(
     hub_id: str | None = None,
     hub_split: str | None = None,
     hub_name: str | None = None,
+    levels: Sequence[int] | None = None,
     **_metadata,
 ):
     """lm-eval ``custom_dataset``: one ``test`` split. lm-eval passes task metadata, model_args and
-    ``--metadata`` as keywords (SPEC §9); only the data-source keys are read here."""
+    ``--metadata`` as keywords, and the YAML's ``dataset_kwargs`` (``benchmark``, ``levels``); only
+    the data-source keys are read here."""
     import datasets
 
-    docs = load_math(benchmark, data_dir, hub_id, hub_split, hub_name)
+    docs = load_math(benchmark, data_dir, hub_id, hub_split, hub_name, levels)
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
 
 
-def score_generations(doc: dict, generations: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Verdict]:
-    """One verdict per generation: its boxed answer(s) against the document's gold answer(s)."""
+def extracted_answers(doc: dict, generations: Sequence[str], extraction_name: str = STRICT_MATCH) -> list[list[str]]:
+    """Each generation's answers under one extraction (``strict-match`` or ``flexible-extract``)."""
+    extract = extraction(extraction_name)
+    return [extract(g, doc["multiple"]) for g in generations]
+
+
+def score_answers(
+    doc: dict, predictions: Sequence[Sequence[str]], timeout_s: float = DEFAULT_TIMEOUT_S
+) -> list[Verdict]:
+    """One verdict per sample: its extracted answer(s) against the document's gold answer(s)."""
     golds = tuple(doc["answers"])
-    return [check_answers(golds, tuple(predicted_answers(g, doc["multiple"])), timeout_s) for g in generations]
+    return [check_answers(golds, tuple(answers), timeout_s) for answers in predictions]
 
 
-def doc_metrics(doc: dict, generations: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, float]:
-    """Per-problem ``acc`` (mean over its samples), ``n_timeouts`` and ``n_samples`` (all k scored)."""
-    if not generations:
+def score_generations(
+    doc: dict, generations: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S, extraction_name: str = STRICT_MATCH
+) -> list[Verdict]:
+    """One verdict per generation under one extraction (default: the last box)."""
+    return score_answers(doc, extracted_answers(doc, generations, extraction_name), timeout_s)
+
+
+def answers_metrics(
+    doc: dict, predictions: Sequence[Sequence[str]], timeout_s: float = DEFAULT_TIMEOUT_S
+) -> dict[str, float]:
+    """Per-problem ``acc`` (mean over its samples), ``n_timeouts`` and ``n_samples`` (all k scored),
+    from each sample's extracted answers (what the task's filters hand to ``process_results``)."""
+    if not predictions:
         raise ValueError(f"{doc['id']}: no generations to score")
-    verdicts = score_generations(doc, generations, timeout_s)
+    verdicts = score_answers(doc, predictions, timeout_s)
     return {
         "acc": sum(v.correct for v in verdicts) / len(verdicts),
         "n_timeouts": sum(v.timed_out for v in verdicts),
@@ -139,54 +182,79 @@ def doc_metrics(doc: dict, generations: Sequence[str], timeout_s: float = DEFAUL
     }
 
 
+def doc_metrics(
+    doc: dict, generations: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S, extraction_name: str = STRICT_MATCH
+) -> dict[str, float]:
+    """``answers_metrics`` of raw generations under one extraction (default: the last box)."""
+    return answers_metrics(doc, extracted_answers(doc, generations, extraction_name), timeout_s)
+
+
 def task_results(results: dict) -> dict:
     """The per-task dict of an lm-eval output (accepts the whole output or its ``results``)."""
     return results.get("results", results)
 
 
-def metric_value(results: dict, task: str, metric: str) -> float | None:
-    """A task's metric as a float, None when the task is missing or the value is "N/A"."""
-    value = task_results(results).get(task, {}).get(f"{metric},{METRIC_FILTER}")
-    return float(value) if isinstance(value, (int, float)) else None
+def metric_keys(metric: str, extraction_name: str = STRICT_MATCH) -> tuple[str, ...]:
+    """The results keys that may hold ``metric`` under an extraction, in order of preference:
+    ``acc,strict-match``, then (strict only) the older ``acc,none``."""
+    extraction(extraction_name)
+    keys = (f"{metric},{extraction_name}",)
+    return (*keys, f"{metric},{LEGACY_FILTER}") if extraction_name == STRICT_MATCH else keys
 
 
-def table3_cells(results: dict, metric: str) -> dict[str, float | None]:
+def metric_value(results: dict, task: str, metric: str, extraction_name: str = STRICT_MATCH) -> float | None:
+    """A task's metric under one extraction as a float, None when the task or metric is missing or
+    the value is "N/A"."""
+    entry = task_results(results).get(task, {})
+    value = next((entry[key] for key in metric_keys(metric, extraction_name) if key in entry), None)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def table3_cells(results: dict, metric: str, extraction_name: str = STRICT_MATCH) -> dict[str, float | None]:
     """One metric of each Table-3 task in percent, None for a missing task."""
-    values = {b.column: metric_value(results, b.task, metric) for b in BENCHMARKS.values()}
+    values = {b.column: metric_value(results, b.task, metric, extraction_name) for b in BENCHMARKS.values()}
     return {column: None if v is None else 100 * v for column, v in values.items()}
 
 
-def table3_row(results: dict) -> dict[str, float | None]:
-    """Table 3 columns (AIME24, AMC23, MATH500, Minerva, OlympiadBench, Avg) in percent; a missing
-    task is None, and Avg is the macro average of the five, None unless all five are present."""
-    row = table3_cells(results, "acc")
+def table3_row(results: dict, extraction_name: str = STRICT_MATCH) -> dict[str, float | None]:
+    """Table 3 columns (AIME24, AMC23, MATH500, Minerva, OlympiadBench, Avg) in percent under one
+    extraction; a missing task is None, and Avg is the macro average of the five, None unless all
+    five are present."""
+    row = table3_cells(results, "acc", extraction_name)
     values = list(row.values())
     row["Avg"] = None if None in values else sum(values) / len(values)
     return row
 
 
-def table3_stderr(results: dict) -> dict[str, float | None]:
+def table3_stderr(results: dict, extraction_name: str = STRICT_MATCH) -> dict[str, float | None]:
     """Standard errors of ``table3_row`` in percent; Avg's is sqrt(sum se_i^2) / 5 (independent tasks)."""
-    row = table3_cells(results, "acc_stderr")
+    row = table3_cells(results, "acc_stderr", extraction_name)
     values = list(row.values())
     row["Avg"] = None if None in values else math.sqrt(sum(v * v for v in values)) / len(values)
     return row
 
 
+def extractions_present(results: dict) -> list[str]:
+    """The extractions with at least one Table-3 ``acc`` in ``results`` (strict-match always listed)."""
+    return [
+        name for name in EXTRACTIONS
+        if name == STRICT_MATCH or any(v is not None for v in table3_cells(results, "acc", name).values())
+    ]
+
+
 def table3_markdown(results: dict, label: str = "model") -> str:
-    """A markdown table in the paper's Table 3 layout: one row, ``acc ± stderr`` per column."""
-    row, err = table3_row(results), table3_stderr(results)
-
-    def cell(column: str) -> str:
-        if row[column] is None:
-            return "–"
-        return f"{row[column]:.1f}" + ("" if err[column] is None else f" ± {err[column]:.1f}")
-
+    """A markdown table in the paper's Table 3 layout, ``acc ± stderr`` per column: one row for the
+    strict metric, labelled ``label``, and one labelled ``label (flexible-extract)`` when the results
+    have it (then the first is ``label (strict-match)``)."""
     columns = [*TABLE3_COLUMNS, "Avg"]
-    return "\n".join(
-        [
-            "| " + " | ".join(["", *columns]) + " |",
-            "|" + " --- |" * (len(columns) + 1),
-            "| " + " | ".join([label, *(cell(c) for c in columns)]) + " |",
+    present = extractions_present(results)
+    lines = ["| " + " | ".join(["", *columns]) + " |", "|" + " --- |" * (len(columns) + 1)]
+    for name in present:
+        row, err = table3_row(results, name), table3_stderr(results, name)
+        cells = [
+            "–" if row[c] is None else f"{row[c]:.1f}" + ("" if err[c] is None else f" ± {err[c]:.1f}")
+            for c in columns
         ]
-    )
+        row_label = label if len(present) == 1 else f"{label} ({name})"
+        lines.append("| " + " | ".join([row_label, *cells]) + " |")
+    return "\n".join(lines)

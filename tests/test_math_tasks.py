@@ -1,5 +1,6 @@
 """The Table-3 math tasks: gold answers score 100% and perturbed ones 0% on every data set, the lm-eval
-tasks load, build the SPEC §4 prompts, score all k samples, and run end to end on the bundled model."""
+tasks load, build the SPEC §4 prompts, score all k samples under both answer extractions, and run end
+to end on the bundled model."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from endorm_tasks.data_sources import DataError, read_jsonl
+from endorm_tasks.math_answers import EXTRACTIONS
 from endorm_tasks.math_eval import (
     BENCHMARKS,
     INSTRUCTION,
     doc_metrics,
     load_math,
+    metric_value,
     table3_markdown,
     table3_row,
     table3_stderr,
@@ -99,6 +102,20 @@ def test_avg_at_k_is_the_mean_over_all_samples():
     assert doc_metrics(doc, samples) == {"acc": 3 / 5, "n_timeouts": 0, "n_samples": 5}
 
 
+def test_flexible_extract_scores_unboxed_answers_with_the_same_checker():
+    doc = {"id": "t/2", "answers": ["\\frac{1}{2}"], "multiple": False}
+    samples = [
+        "\\boxed{0.5}",  # a box: both extractions
+        "So the answer is $\\frac{2}{4}$.",  # equal, not equal as strings
+        "Then x = 0.5 apples.",
+        "It is 1/2",
+        "The answer is 0.5. Wait, \\boxed{3}",  # the box wins, and it is wrong
+        "no answer at all",
+    ]
+    assert doc_metrics(doc, samples, extraction_name="strict-match")["acc"] == 1 / 6
+    assert doc_metrics(doc, samples, extraction_name="flexible-extract") == {"acc": 4 / 6, "n_timeouts": 0, "n_samples": 6}
+
+
 def test_hub_schemas_map_to_documents():
     hub_minerva = {"question": "How far?", "answer": "1.6"}
     hub_aime = {"id": 60, "problem": "Find it.", "solution": "...", "answer": "204", "url": "u", "year": "2024"}
@@ -118,20 +135,27 @@ def test_hub_loading_without_network_says_how_to_work_offline(monkeypatch):
         load_math("math500")
 
 
-def lm_eval_results(values: dict[str, tuple[float, float]]) -> dict:
-    return {"results": {task: {"acc,none": acc, "acc_stderr,none": se} for task, (acc, se) in values.items()}}
-
-
-def test_table3_row_lays_out_the_five_columns_and_their_average():
-    results = lm_eval_results(
-        {
-            "endorm_aime24": (0.2, 0.03),
-            "endorm_amc23": (0.4, 0.04),
-            "endorm_math500": (0.6, 0.02),
-            "endorm_minerva": (0.1, 0.02),
-            "endorm_olympiadbench": (0.3, 0.01),
+def lm_eval_results(values: dict[str, tuple[float, float]], filter_name: str = "none") -> dict:
+    return {
+        "results": {
+            task: {f"acc,{filter_name}": acc, f"acc_stderr,{filter_name}": se} for task, (acc, se) in values.items()
         }
-    )
+    }
+
+
+TABLE3_FIVE = {
+    "endorm_aime24": (0.2, 0.03),
+    "endorm_amc23": (0.4, 0.04),
+    "endorm_math500": (0.6, 0.02),
+    "endorm_minerva": (0.1, 0.02),
+    "endorm_olympiadbench": (0.3, 0.01),
+}
+
+
+@pytest.mark.parametrize("filter_name", ["none", "strict-match"])
+def test_table3_row_lays_out_the_five_columns_and_their_average(filter_name):
+    """Files from before the two extractions (filter ``none``) read as strict-match."""
+    results = lm_eval_results(TABLE3_FIVE, filter_name)
     assert table3_row(results) == pytest.approx(
         {"AIME24": 20.0, "AMC23": 40.0, "MATH500": 60.0, "Minerva": 10.0, "OlympiadBench": 30.0, "Avg": 32.0}
     )
@@ -139,6 +163,22 @@ def test_table3_row_lays_out_the_five_columns_and_their_average():
     assert table3_stderr(results)["Avg"] == pytest.approx(avg_stderr)
     row = "| m | 20.0 ± 3.0 | 40.0 ± 4.0 | 60.0 ± 2.0 | 10.0 ± 2.0 | 30.0 ± 1.0 | 32.0 ± 1.2 |"
     assert table3_markdown(results, "m").splitlines()[2] == row
+
+
+def test_table3_shows_both_extractions_when_the_results_have_both():
+    results = lm_eval_results(TABLE3_FIVE, "strict-match")
+    flexible = {task: (acc + 0.1, se) for task, (acc, se) in TABLE3_FIVE.items()}
+    for task, entry in lm_eval_results(flexible, "flexible-extract")["results"].items():
+        results["results"][task].update(entry)
+    assert table3_row(results, "flexible-extract")["Avg"] == pytest.approx(42.0)
+    assert metric_value(results, "endorm_aime24", "acc", "flexible-extract") == pytest.approx(0.3)
+    lines = table3_markdown(results, "m").splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| m (strict-match)", "| m (flexible-extract)"]
+    assert lines[3].endswith("| 42.0 ± 1.2 |")
+    # A legacy file has no flexible metric, and no flexible row.
+    assert metric_value(lm_eval_results(TABLE3_FIVE), "endorm_aime24", "acc", "flexible-extract") is None
+    with pytest.raises(ValueError, match="unknown answer extraction"):
+        metric_value(results, "endorm_aime24", "acc", "none")
 
 
 def test_table3_average_needs_all_five_columns():
@@ -159,12 +199,17 @@ def tasks_k3(shared_data_dir):
 def test_every_yaml_loads_and_k_overrides_only_the_avg_at_k_tasks(tasks_k3, shared_data_dir):
     manager = project_tasks(shared_data_dir)
     loaded = manager.load(["endorm_aime24", "endorm_math500"])
-    assert {t for t in manager.all_tasks if t.startswith("endorm_")} == {*TASKS, "endorm_math"}
+    assert {*TASKS, "endorm_math"} <= set(manager.all_tasks)
     assert {name: t.config.repeats for name, t in loaded["tasks"].items()} == {"endorm_aime24": 32, "endorm_math500": 1}
     assert {name: t.config.repeats for name, t in tasks_k3["tasks"].items()} == {
         "endorm_aime24": 3, "endorm_amc23": 3, "endorm_math500": 1, "endorm_minerva": 1, "endorm_olympiadbench": 1,
     }
     assert tasks_k3["groups"]["endorm_math"].child_names == TASKS
+    (aggregate,) = tasks_k3["groups"]["endorm_math"].aggregate_metric_list
+    assert (aggregate.metric, aggregate.filter_list) == ("acc", list(EXTRACTIONS))
+    assert {name: [f.name for f in t._filters] for name, t in tasks_k3["tasks"].items()} == {
+        name: list(EXTRACTIONS) for name in TASKS
+    }
     sizes = {name: len(t.eval_docs) for name, t in tasks_k3["tasks"].items()}
     assert list(sizes.values()) == [30, 40, 500, 272, 675]
 
@@ -196,19 +241,23 @@ def test_chat_prompt_is_the_system_instruction_and_the_problem(tasks_k3, smollm2
     assert task.fewshot_context(doc, 0) == plain
 
 
-def test_all_k_samples_reach_the_metric(tasks_k3):
-    """The task's filter hands every sample to process_results (lm-eval's default keeps the first)."""
+def test_all_k_samples_reach_the_metric_under_both_filters(tasks_k3):
+    """Each filter hands every sample's answers to process_results (lm-eval's default keeps the first)."""
     task = tasks_k3["tasks"]["endorm_amc23"]
     task.build_all_requests(limit=1)
     (instance,) = task.instances
     assert instance.repeats == 3
     doc = instance.doc
-    right, wrong = f"\\boxed{{{doc['answers'][0]}}}", "\\boxed{-1}"
-    instance.resps = [wrong, right, right]
+    gold = doc["answers"][0]
+    right, wrong, unboxed = f"\\boxed{{{gold}}}", "\\boxed{-1}", f"so the answer is {gold}."
+    instance.resps = [wrong, right, unboxed]
     task.apply_filters()
-    assert instance.filtered_resps["none"] == [wrong, right, right]
-    metrics = task.process_results(doc, [instance.filtered_resps["none"]])
-    assert metrics == {"acc": 2 / 3, "n_timeouts": 0, "n_samples": 3}
+    assert instance.filtered_resps == {"strict-match": [["-1"], [gold], []], "flexible-extract": [["-1"], [gold], [gold]]}
+    metrics = {name: task.process_results(doc, [resps]) for name, resps in instance.filtered_resps.items()}
+    assert metrics == {
+        "strict-match": {"acc": 1 / 3, "n_timeouts": 0, "n_samples": 3},
+        "flexible-extract": {"acc": 2 / 3, "n_timeouts": 0, "n_samples": 3},
+    }
 
 
 @pytest.mark.slow
@@ -221,12 +270,15 @@ def test_endorm_math_end_to_end_on_the_bundled_model(smollm2_path, shared_data_d
     results = out["results"]
     k = {"endorm_aime24": 2, "endorm_amc23": 2}
     for task in TASKS:
-        samples = out["samples"][task]
-        assert [len(s["resps"][0]) for s in samples] == [k.get(task, 1)] * 2
-        per_doc = [s["acc"] for s in samples]
-        assert results[task]["n_samples,none"] == 2 * k.get(task, 1)
-        assert results[task]["acc,none"] == pytest.approx(statistics.mean(per_doc))
-        assert results[task]["acc_stderr,none"] == pytest.approx(statistics.stdev(per_doc) / math.sqrt(2))
-    row = table3_row(out)
-    assert row["Avg"] == pytest.approx(statistics.mean(row[c] for c in COLUMNS))
-    assert results["endorm_math"]["acc,none"] == pytest.approx(row["Avg"] / 100)
+        for name in EXTRACTIONS:
+            samples = [s for s in out["samples"][task] if s["filter"] == name]
+            assert [len(s["resps"][0]) for s in samples] == [k.get(task, 1)] * 2
+            assert [len(s["filtered_resps"][0]) for s in samples] == [k.get(task, 1)] * 2
+            per_doc = [s["acc"] for s in samples]
+            assert results[task][f"n_samples,{name}"] == 2 * k.get(task, 1)
+            assert results[task][f"acc,{name}"] == pytest.approx(statistics.mean(per_doc))
+            assert results[task][f"acc_stderr,{name}"] == pytest.approx(statistics.stdev(per_doc) / math.sqrt(2))
+    for name in EXTRACTIONS:
+        row = table3_row(out, name)
+        assert row["Avg"] == pytest.approx(statistics.mean(row[c] for c in COLUMNS))
+        assert results["endorm_math"][f"acc,{name}"] == pytest.approx(row["Avg"] / 100)

@@ -1,0 +1,87 @@
+"""lm-eval glue shared by the math task folders (``task_configs/endorm_math``, ``endorm_math_easy``).
+
+Each task has two filters, one per answer extraction (``math_answers.EXTRACTIONS``), so results read
+``acc,strict-match`` and ``acc,flexible-extract``. A filter keeps all k samples of a document (lm-eval's
+default filter keeps only the first, lm-eval PR #3248) and turns each into its extracted answers;
+``process_results`` checks them. Task metadata read here (``--metadata key=value``): ``k``, the samples
+per problem of the avg@k tasks (default their YAML ``repeats``).
+"""
+
+from __future__ import annotations
+
+from lm_eval.api.task import ConfigurableTask
+
+from endorm_tasks.formatting import plain_template_context
+from endorm_tasks.math_answers import FLEXIBLE_EXTRACT, STRICT_MATCH
+from endorm_tasks.math_eval import answers_metrics, extracted_answers
+
+
+def extract_all(resps: list[list[str]], docs: list[dict], extraction_name: str) -> list[list[list[str]]]:
+    """For each document, the answers extracted from every one of its samples (none dropped)."""
+    return [extracted_answers(doc, samples, extraction_name) for samples, doc in zip(resps, docs, strict=True)]
+
+
+def strict_match(resps: list[list[str]], docs: list[dict]) -> list[list[list[str]]]:
+    """Filter ``strict-match``: every sample's last-box answers."""
+    return extract_all(resps, docs, STRICT_MATCH)
+
+
+def flexible_extract(resps: list[list[str]], docs: list[dict]) -> list[list[list[str]]]:
+    """Filter ``flexible-extract``: every sample's answers with the fallbacks of ``flexible_answers``."""
+    return extract_all(resps, docs, FLEXIBLE_EXTRACT)
+
+
+def process_results(doc: dict, results: list[list[list[str]]]) -> dict[str, float]:
+    """``results`` holds one request's filtered response: the extracted answers of all its samples."""
+    (predictions,) = results
+    return answers_metrics(doc, predictions)
+
+
+def total(items: list[float]) -> float:
+    """Aggregation for counts (``n_timeouts``, ``n_samples``): lm-eval has no built-in ``sum``."""
+    return float(sum(items))
+
+
+def positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or int(value) != float(value) or int(value) < 1:
+        raise ValueError(f"metadata {name}={value!r}: expected a positive integer")
+    return int(value)
+
+
+class MathTask(ConfigurableTask):
+    """Generation task whose avg@k tasks take ``k`` from the metadata, with a plain-text prompt when no
+    chat template is applied."""
+
+    def __init__(self, config: dict | None = None) -> None:
+        # lm-eval hands the YAML's `class` key to the constructor, and its TaskConfig rejects it.
+        config = {k: v for k, v in (config or {}).items() if k != "class"}
+        k = (config.get("metadata") or {}).get("k")
+        # Only avg@k tasks (YAML repeats > 1) take k: pass@1 tasks keep one sample per problem.
+        if k is not None and config.get("repeats", 1) > 1:
+            config["repeats"] = positive_int(k, "k")
+        super().__init__(config=config)
+
+    def fewshot_context(
+        self,
+        doc: dict,
+        num_fewshot: int,
+        system_instruction: str | None = None,
+        apply_chat_template: bool = False,
+        fewshot_as_multiturn: bool = False,
+        chat_template=None,
+        gen_prefix: str | None = None,
+    ) -> str:
+        """lm-eval's chat rendering (``description`` = system message) under ``--apply_chat_template``,
+        else the project's plain text: the instruction, then ``### Query`` / ``### Response``."""
+        if apply_chat_template:
+            return super().fewshot_context(
+                doc,
+                num_fewshot,
+                system_instruction=system_instruction,
+                apply_chat_template=apply_chat_template,
+                fewshot_as_multiturn=fewshot_as_multiturn,
+                chat_template=chat_template,
+                gen_prefix=gen_prefix,
+            )
+        system = "\n\n".join(s for s in (system_instruction, self.config.description) if s)
+        return plain_template_context(doc["problem"], system or None)
