@@ -1,4 +1,4 @@
-"""Leaderboard tables from lm-eval runs (RM-Bench Table 1, DSP matrix, Multifaceted, math Table 3) as Markdown and HTML.
+"""Leaderboard tables from lm-eval runs (RM-Bench Table 1, DSP matrix, Multifaceted, math Table 3, easy math) as Markdown and HTML.
 
 Every aggregate is recomputed here from per-task metrics as a macro average over the domains a run
 has, never read from lm-eval group rows (whose weighting differs). Output is deterministic: sorted
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from endorm_tasks.data_sources import DataError
+from endorm_tasks.math_answers import EXTRACTIONS, FLEXIBLE_EXTRACT, STRICT_MATCH
 from endorm_tasks.math_eval import BENCHMARKS as MATH_BENCHMARKS
 from endorm_tasks.reward import RewardConfig
 from endorm_tasks.results import Metric, Run
@@ -41,6 +42,11 @@ DSP_DOMAINS: tuple[tuple[str, str], ...] = (
 """Rows (reward models) and columns (test domains) of the paper's Table 2, in its order."""
 MATH_TASKS: tuple[tuple[str, str], ...] = tuple((b.task, b.column) for b in MATH_BENCHMARKS.values())
 """(lm-eval task, column) of the paper's Table 3, in its order."""
+ARITHMETIC_TASKS: tuple[tuple[str, str], ...] = (
+    ("endorm_arith_add", "Add"), ("endorm_arith_sub", "Sub"), ("endorm_arith_mul", "Mul"),
+)
+EASY_MATH_TASKS: tuple[tuple[str, str], ...] = (*ARITHMETIC_TASKS, ("endorm_math500_easy", "MATH500 L1-2"))
+"""(lm-eval task, column) of the easy math tasks (``task_configs/endorm_math_easy``)."""
 
 
 @dataclass(frozen=True)
@@ -296,10 +302,26 @@ def multifaceted_section(runs: Sequence[Run]) -> Section | None:
 # Math (Table 3)
 
 
-def math_cells(run: Run) -> list[Metric | None]:
+def math_metric(run: Run, task: str, name: str, extraction: str = STRICT_MATCH) -> Metric | None:
+    """A math metric under one answer extraction; strict-match also reads files written before there
+    were two (their filter ``none``, keyed by the bare name)."""
+    found = run.metric(task, f"{name},{extraction}")
+    return run.metric(task, name) if found is None and extraction == STRICT_MATCH else found
+
+
+def has_extraction(run: Run, tasks: Sequence[tuple[str, str]], extraction: str) -> bool:
+    return any(math_metric(run, task, "acc", extraction) for task, _ in tasks)
+
+
+def math_cells(run: Run, extraction: str = STRICT_MATCH) -> list[Metric | None]:
     """The five benchmarks' accuracies then their mean, only when all five are there (as ``math_eval.table3_row``)."""
-    cells = [run.metric(task, "acc") for task, _ in MATH_TASKS]
+    cells = [math_metric(run, task, "acc", extraction) for task, _ in MATH_TASKS]
     return cells + [mean_metric(cells)]
+
+
+def timeouts_text(run: Run, tasks: Sequence[tuple[str, str]], extraction: str) -> str:
+    timeouts = [t.value for task, _ in tasks if (t := math_metric(run, task, "n_timeouts", extraction))]
+    return f"{sum(timeouts):.0f}" if timeouts else DASH
 
 
 def _with_delta(cell: Metric | None, base: Metric | None) -> str:
@@ -314,28 +336,63 @@ def math_section(runs: Sequence[Run], baseline: str | None) -> Section | None:
     if not math_runs:
         return None
     base = next((run for run in math_runs if run.label == baseline), None)
-    base_cells = math_cells(base) if base else None
     math_runs.sort(key=lambda run: run is not base)  # the baseline row first, as in the paper
-    rows = []
-    for run in math_runs:
-        cells = math_cells(run)
-        if base_cells is None or run is base:
-            texts = [percent(c) for c in cells]
-        else:
-            texts = [_with_delta(c, b) for c, b in zip(cells, base_cells)]
-        timeouts = [t.value for task, _ in MATH_TASKS if (t := run.metric(task, "n_timeouts"))]
-        rows.append([run.label, *texts, f"{sum(timeouts):.0f}" if timeouts else DASH])
+
+    def table(extraction: str, caption: str = "") -> Table:
+        base_cells = math_cells(base, extraction) if base else None
+        rows = []
+        for run in math_runs:
+            cells = math_cells(run, extraction)
+            if base_cells is None or run is base:
+                texts = [percent(c) for c in cells]
+            else:
+                texts = [_with_delta(c, b) for c, b in zip(cells, base_cells)]
+            rows.append([run.label, *texts, timeouts_text(run, MATH_TASKS, extraction)])
+        return Table(["Model", *(name for _, name in MATH_TASKS), "Avg", "Timeouts"], rows, caption)
+
     blocks: list[Block] = [
         "Accuracy (%) ± standard error (avg@k for AIME24 and AMC23, pass@1 otherwise); Avg = mean of the five, "
         f"{DASH} unless all five were run.",
-        Table(["Model", *(name for _, name in MATH_TASKS), "Avg", "Timeouts"], rows),
+        table(STRICT_MATCH),
     ]
+    if any(has_extraction(run, MATH_TASKS, FLEXIBLE_EXTRACT) for run in math_runs):
+        blocks += [
+            f"The table above reads the last `\\boxed{{}}` (`{STRICT_MATCH}`, the paper's protocol); the one below "
+            f"`{FLEXIBLE_EXTRACT}`: the last box, else \"the answer is X\", else a final `= X`, else the last number.",
+            table(FLEXIBLE_EXTRACT, f"Math (Table 3 layout), {FLEXIBLE_EXTRACT}"),
+        ]
     if base:
         blocks.append(f"(+x.x) = difference in points against the baseline row `{base.label}`.")
     elif baseline:
         labels = ", ".join(f"`{run.label}`" for run in math_runs)
         blocks.append(f"Baseline `{baseline}` has no math results (rows: {labels}); no differences shown.")
     return Section("Math (Table 3 layout)", blocks)
+
+
+# Easy math (generated arithmetic, MATH-500 levels 1-2)
+
+
+def easy_math_section(runs: Sequence[Run]) -> Section | None:
+    """One row per run and answer extraction: the three operations, their mean, MATH-500 levels 1-2."""
+    rows = []
+    for run in runs:
+        for extraction in EXTRACTIONS:
+            if not has_extraction(run, EASY_MATH_TASKS, extraction):
+                continue
+            operations = [math_metric(run, task, "acc", extraction) for task, _ in ARITHMETIC_TASKS]
+            easy = math_metric(run, "endorm_math500_easy", "acc", extraction)
+            rows.append([run.label, extraction, *map(percent, [*operations, mean_metric(operations), easy]),
+                         timeouts_text(run, EASY_MATH_TASKS, extraction)])
+    if not rows:
+        return None
+    intro = (
+        "Accuracy (%) ± standard error (the tasks' defaults: greedy, at most 256 new tokens); Arithmetic = mean of "
+        "the three operations "
+        f"({DASH} unless all three were run). `{STRICT_MATCH}` reads the last `\\boxed{{}}`, `{FLEXIBLE_EXTRACT}` "
+        "falls back to \"the answer is X\", a final `= X`, then the last number."
+    )
+    header = ["Model", "Extraction", *(name for _, name in ARITHMETIC_TASKS), "Arithmetic", "MATH500 L1-2", "Timeouts"]
+    return Section("Easy math (generated arithmetic, MATH-500 levels 1-2)", [intro, Table(header, rows)])
 
 
 # Reward-configuration sweep
@@ -443,6 +500,7 @@ def build_report(
         dsp_section(dsp_matrices(runs), figures),
         multifaceted_section(runs),
         math_section(runs, baseline),
+        easy_math_section(runs),
         sweep_section(*sweep) if sweep else None,
         sources_section(runs),
     ]
