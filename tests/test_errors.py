@@ -248,3 +248,48 @@ def test_failed_fill_leaves_nothing_behind(tmp_path):
     assert done.returncode == EXIT_MODEL
     assert err.strip().splitlines()[-1] == "fill: error: the fake source is unreachable"
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [".fake.lock"]
+
+
+class FakeTask:
+    def __init__(self, docs: list[dict]) -> None:
+        self.eval_docs = docs
+        self.config = type("Config", (), {"metadata": {}})()
+
+
+def test_eval_records_and_prints_each_tasks_data_source(tmp_path):
+    results = {"results": {"rmbench_chat": {"alias": "rmbench_chat"}, "endorm_aime24": {"alias": "endorm_aime24"},
+                           "other": {"alias": "other"}}}
+    tasks = {"rmbench_chat": FakeTask([{"data_source": "embedded-sample"}] * 2),
+             "endorm_aime24": FakeTask([{"data_source": "local:/d/math_eval/aime24/test.jsonl"}]),
+             "other": FakeTask([{"text": "no source"}])}
+    eval_cli.tag_data_sources(results, tasks)
+    assert results["endorm_data_source"] == {"rmbench_chat": ["embedded-sample"],
+                                             "endorm_aime24": ["local:/d/math_eval/aime24/test.jsonl"], "other": []}
+    assert [entry["alias"] for entry in results["results"].values()] == [
+        "rmbench_chat [embedded-sample]", "endorm_aime24 [local]", "other [not recorded]"]
+    capture = eval_cli.Capture()
+    capture.results, capture.saved = results, tmp_path / "results.json"
+    assert eval_cli.summary(capture) == [
+        f"data source: embedded-sample ({eval_cli.SAMPLE_NOTE}): rmbench_chat",
+        "data source: local:/d/math_eval/aime24/test.jsonl: endorm_aime24",
+        "data source: not recorded: other",
+        f"results: {tmp_path / 'results.json'}",
+    ]
+    capture.saved = None
+    assert eval_cli.summary(capture)[-1] == "results: not saved; add --output_path DIR to keep them"
+
+
+@pytest.mark.slow
+def test_readme_command_1_saves_results_that_name_the_embedded_sample(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "ENDORM_DATA_DIR"}
+    done = subprocess.run([sys.executable, "-m", "endorm_tasks.cli.eval", "--model", "endorm", "--model_args",
+                           "pretrained=bundled", "--tasks", "rmbench", "--apply_chat_template", "--limit", "1",
+                           "--output_path", str(tmp_path / "results")],
+                          capture_output=True, text=True, env={**env, "HF_HUB_OFFLINE": "1"}, timeout=1200)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| - rmbench_chat [embedded-sample]" in done.stdout
+    (saved,) = (tmp_path / "results" / "bundled").glob("results_*.json")
+    assert f"results: {saved}" in done.stdout
+    assert "data source: embedded-sample (" in done.stdout
+    data = json.loads(saved.read_text())
+    assert data["endorm_data_source"] == {t: ["embedded-sample"] for t in ("rmbench_chat", "rmbench_code", "rmbench_safety")}
