@@ -15,7 +15,10 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from safetensors import safe_open
 from transformers import TrainerCallback
+
+from endorm_tasks.data_sources import DataError
 
 CHECKPOINT_INFO = "endorm_checkpoint.json"
 TRAIN_LOG = "train_log.jsonl"
@@ -30,6 +33,29 @@ SUMMARY_KEYS = {
     "completions/clipped_ratio": "clipped_ratio_mean",
 }
 """TRL log keys averaged over the steps since the previous checkpoint, and their names in the JSON."""
+
+
+class CheckpointError(DataError):
+    """A checkpoint folder that cannot be used (truncated weights, unreadable trainer state); names the file."""
+
+
+def check_checkpoint(folder: Path) -> None:
+    """A checkpoint that loads: its trainer state parses and its weights open (a run killed while saving
+    leaves a truncated file that would otherwise fail deep inside TRL or lm-eval)."""
+    state = folder / "trainer_state.json"
+    try:
+        json.loads(state.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{state}: unreadable trainer state ({err})") from err
+    weights = sorted(folder.glob("*.safetensors"))
+    if not weights:
+        raise CheckpointError(f"{folder}: no *.safetensors weights")
+    for path in weights:
+        try:
+            with safe_open(str(path), "pt") as f:
+                f.keys()
+        except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for truncated files
+            raise CheckpointError(f"{path}: unreadable weights ({err})") from err
 
 
 def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:

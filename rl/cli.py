@@ -1,6 +1,6 @@
 """``endorm-rl``: GRPO with the endogenous reward, checkpoint evaluation and training curves.
 
-    endorm-rl train rl/configs/smoke.yaml [--set steps=3 --set output_dir=runs/x] [--resume latest|PATH]
+    endorm-rl train rl/configs/smoke.yaml [--max_steps 3 --output_dir runs/x ...] [--resume latest|PATH] [--overwrite]
     endorm-rl eval runs/rl-smoke --limit 4 --gen-kwargs max_gen_toks=256 --metadata k=2 [--tasks endorm_math500]
     endorm-rl plot runs/rl-smoke [--out reward_curve.png]
 
@@ -10,7 +10,6 @@ Multi-GPU / DeepSpeed: ``accelerate launch [--config_file ds.yaml] -m endorm_rl.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="endorm-rl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="run GRPO from a YAML config")
+    t = sub.add_parser(
+        "train", help="run GRPO from a YAML config",
+        description="Any config key (the project's or trl.GRPOConfig's) can be overridden as --key value.",
+    )
     t.add_argument("config", type=Path)
-    t.add_argument("--set", dest="overrides", type=parse_override, action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key (repeatable)")
     t.add_argument("--resume", metavar="latest|PATH", help="resume from the run's newest checkpoint or a given one")
+    t.add_argument("--overwrite", action="store_true", help="replace an earlier run in output_dir")
+    t.add_argument("--force", action="store_true", help="resume even though reward or GRPO settings changed")
 
     e = sub.add_parser("eval", help="evaluate the base model and every checkpoint of a run with lm-eval")
     e.add_argument("run_dir", type=Path)
@@ -55,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-base", action="store_true", help="skip step 0 (the base model)")
     e.add_argument("--steps", type=step_list, help="only these steps, e.g. 0,10,20 (default: base and every checkpoint)")
 
+    b = sub.add_parser("best-of-n", help="pick among N base-model samples by the endogenous reward, majority vote, at random")
+    b.add_argument("--out", type=Path, required=True, help="folder for best_of_n.json and best_of_n.md")
+    b.add_argument("--model", default="bundled")
+    b.add_argument("--problems", type=int, default=100, help="arithmetic test problems")
+    b.add_argument("--samples", type=int, default=8, help="N samples per problem")
+    b.add_argument("--temperature", type=float, default=0.7)
+    b.add_argument("--max-new-tokens", type=int, default=64)
+    b.add_argument("--levels", type=step_list, help="operand digit counts kept, e.g. 1,2 (default: all)")
+    b.add_argument("--seed", type=int, default=0)
+
     g = sub.add_parser("plot", help="reward / KL / length curves from train_log.jsonl")
     g.add_argument("run_dir", type=Path)
     g.add_argument("--out", type=Path)
@@ -66,8 +78,8 @@ def run_train(args: argparse.Namespace) -> None:
     from endorm_rl.config import load_config
     from endorm_rl.train import train
 
-    config = load_config(args.config, dict(args.overrides))
-    print(f"run directory: {train(config, resume=args.resume)}")
+    config = load_config(args.config, args.overrides)
+    print(f"run directory: {train(config, resume=args.resume, overwrite=args.overwrite, force=args.force)}")
 
 
 def run_eval(args: argparse.Namespace) -> None:
@@ -87,6 +99,17 @@ def run_eval(args: argparse.Namespace) -> None:
     print((args.run_dir / EVAL_DIR / "by_step.md").read_text(encoding="utf-8"))
 
 
+def run_best_of_n(args: argparse.Namespace) -> None:
+    from endorm_rl.best_of_n import BestOfNSettings, best_of_n
+
+    settings = BestOfNSettings(
+        model=args.model, problems=args.problems, samples=args.samples, temperature=args.temperature,
+        max_new_tokens=args.max_new_tokens, levels=args.levels, seed=args.seed,
+    )
+    best_of_n(settings, args.out)
+    print((args.out / "best_of_n.md").read_text(encoding="utf-8"))
+
+
 def run_plot(args: argparse.Namespace) -> None:
     from endorm_rl.plots import plot_run
 
@@ -94,15 +117,22 @@ def run_plot(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from endorm_rl.config import ConfigError, ModelNotFoundError
-    from endorm_tasks.data_sources import DataError
+    """Errors exit with the shared codes (2 bad config or option, 4 data, run or checkpoint files, 5 model)."""
+    from endorm_tasks.cli.errors import EXIT_USAGE, fail, run_cli
 
-    args = build_parser().parse_args(argv)
-    handlers = {"train": run_train, "eval": run_eval, "plot": run_plot}
+    args, extra = build_parser().parse_known_args(argv)
+    if extra and args.command != "train":
+        build_parser().error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
+    prog = "endorm-rl"
     try:
-        handlers[args.command](args)
-    except (ConfigError, DataError, ModelNotFoundError, FileNotFoundError) as err:
-        sys.exit(f"endorm-rl {args.command}: error: {err}")
+        from endorm_rl.config import ConfigError
+    except ModuleNotFoundError as err:
+        if err.name != "trl":
+            raise
+        fail(prog, "TRL is not installed; install the RL extra: pip install 'endorm[rl]'", EXIT_USAGE)
+    handlers = {"train": run_train, "eval": run_eval, "best-of-n": run_best_of_n, "plot": run_plot}
+    run_cli(prog, lambda: handlers[args.command](args), usage_errors=(ConfigError,))
 
 
 if __name__ == "__main__":

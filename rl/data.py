@@ -1,4 +1,6 @@
-"""Training prompts: the MATH train split in the evaluation's prompt format (SPEC §4, §6).
+"""Training prompts in the evaluation's prompt format: the MATH train split, or the generated arithmetic
+word problems' train split (``data: arithmetic``), which is disjoint from the ``endorm_arith`` test split
+by construction.
 
 Source: ``<data_dir>/math_train/MATH/train/<subject>/<n>.json`` (the original release layout) when a
 local data directory is given (config ``data_dir`` or ``$ENDORM_DATA_DIR``), else the hub's
@@ -12,6 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from endorm_tasks.arithmetic import arithmetic_problems
 from endorm_tasks.data_sources import DataError, load_hub_split, read_json, require_fields, resolve_data_dir
 from endorm_tasks.math_answers import last_boxed
 from endorm_tasks.math_eval import INSTRUCTION
@@ -20,6 +23,7 @@ from endorm_rl.config import EndoRLConfig
 
 HUB_ID = "DigitalLearningGmbH/MATH-lighteval"
 LOCAL_GLOB = "math_train/MATH/train/*/*.json"
+ARITHMETIC_TRAIN_SIZE = 5000
 FIELDS = {"problem": str, "solution": str, "level": str, "type": str}
 
 
@@ -71,23 +75,39 @@ def prompt_length(tokenizer, messages: list[dict[str, str]]) -> int:
     return len(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
 
 
-def training_prompts(config: EndoRLConfig, tokenizer) -> PromptSet:
-    """Seeded shuffle, level filter, ``max_prompts`` cut, then drop (and count) prompts over the length limit."""
+def source_rows(config: EndoRLConfig) -> tuple[list[dict], str, int, int]:
+    """Rows ``{problem, answer, level, subject}`` of the configured source after the seeded shuffle, the
+    level filter and the ``max_prompts`` cut; with the source, its size and how many the level filter left out."""
+    if config.data == "arithmetic":
+        # Digit counts are drawn uniformly, so 3x the wanted number covers any one level.
+        wanted = config.max_prompts or ARITHMETIC_TRAIN_SIZE
+        docs = arithmetic_problems("train", 3 * wanted, seed=config.seed)
+        kept = [d for d in docs if config.levels is None or d["digits"] in config.levels][:wanted]
+        rows = [{"problem": d["problem"], "answer": d["answers"][0], "level": f"{d['digits']} digits",
+                 "subject": d["operation"]} for d in kept]
+        return rows, f"{docs[0]['data_source']} (train split)", len(docs), len(docs) - len(kept)
     rows, source = load_math_train(config.data_dir)
     random.Random(config.seed).shuffle(rows)
-    kept_levels = [r for r in rows if config.levels is None or math_level(r) in config.levels]
-    chosen = kept_levels[: config.max_prompts] if config.max_prompts is not None else kept_levels
+    kept = [r for r in rows if config.levels is None or math_level(r) in config.levels]
+    chosen = kept[: config.max_prompts] if config.max_prompts is not None else kept
+    out = [{"problem": r["problem"], "answer": last_boxed(r["solution"]) or "", "level": r["level"],
+            "subject": r["type"]} for r in chosen]
+    return out, source, len(rows), len(rows) - len(kept)
+
+
+def training_prompts(config: EndoRLConfig, tokenizer) -> PromptSet:
+    """The configured rows minus the prompts over the length limit, which are dropped and counted."""
+    rows, source, n_problems, n_other_level = source_rows(config)
     out, too_long = [], 0
-    for row in chosen:
+    for row in rows:
         messages = prompt_messages(row["problem"])
         if prompt_length(tokenizer, messages) > config.max_prompt_length:
             too_long += 1
             continue
-        answer = last_boxed(row["solution"])
-        out.append({"prompt": messages, "answer": answer or "", "level": row["level"], "subject": row["type"]})
+        out.append({"prompt": messages, **{k: row[k] for k in ("answer", "level", "subject")}})
     if not out:
         raise DataError(
-            f"empty training set: {len(rows)} problems from {source}, {len(kept_levels)} at levels {config.levels}, "
-            f"{too_long} longer than max_prompt_length={config.max_prompt_length}"
+            f"empty training set: {n_problems} problems from {source}, {n_problems - n_other_level} at levels "
+            f"{config.levels}, {too_long} longer than max_prompt_length={config.max_prompt_length}"
         )
-    return PromptSet(out, source, len(rows), too_long, len(rows) - len(kept_levels))
+    return PromptSet(out, source, n_problems, too_long, n_other_level)

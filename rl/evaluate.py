@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from endorm_rl.checkpoints import RUN_CONFIG, checkpoints
+from endorm_tasks.data_sources import DataError
+
+from endorm_rl.checkpoints import RUN_CONFIG, check_checkpoint, checkpoints
 
 EVAL_DIR = "eval"
 
@@ -43,7 +46,7 @@ def base_model(run_dir: Path) -> str:
     """The run's starting policy (step 0), from the config the run recorded."""
     path = run_dir / RUN_CONFIG
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: is {run_dir} an endorm-rl run directory?")
+        raise DataError(f"{path} not found: is {run_dir} an endorm-rl run directory?")
     from endorm_tasks.bundled import resolve_model_path
 
     return resolve_model_path(yaml.safe_load(path.read_text(encoding="utf-8"))["model"])
@@ -78,15 +81,40 @@ def evaluate_model(path: str, settings: EvalSettings) -> dict[str, Any]:
 
 
 def scores(results: dict[str, Any], metric: str) -> dict[str, tuple[float, float | None]]:
-    """``{task: (value, stderr)}`` for every task (and group) that reports ``metric``."""
+    """``{column: (value, stderr)}`` for every task (and group) that reports ``metric``; a task whose
+    metric comes under several filters (the math tasks' ``strict-match`` and ``flexible-extract``) gets
+    one column per filter, ``task (filter)``."""
     table = {}
     for task, values in results["results"].items():
         for key, value in values.items():
             name, _, filt = key.partition(",")
             if name == metric and isinstance(value, (int, float)):
                 stderr = values.get(f"{metric}_stderr,{filt}")
-                table[task] = (float(value), float(stderr) if isinstance(stderr, (int, float)) else None)
+                column = task if filt == "none" else f"{task} ({filt})"
+                table[column] = (float(value), float(stderr) if isinstance(stderr, (int, float)) else None)
     return table
+
+
+def stored_result(path: Path, settings: EvalSettings) -> dict[str, Any] | None:
+    """A step's stored result when it was made with ``settings``; None when missing, stale or unreadable
+    (an unreadable file, e.g. cut short by a killed run, is reported and evaluated again)."""
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        print(f"endorm-rl eval: {path} is unreadable ({err}); evaluating that step again", file=sys.stderr)
+        return None
+    if not isinstance(stored, dict) or stored.get("settings") != asdict(settings) or "results" not in stored:
+        return None
+    return stored
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write through a temporary file renamed into place, so a killed run never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+    tmp.replace(path)
 
 
 def evaluate_run(
@@ -96,16 +124,18 @@ def evaluate_run(
     targets = ([(0, base_model(run_dir))] if include_base else []) + [(s, str(p)) for s, p in checkpoints(run_dir)]
     targets = [t for t in targets if steps is None or t[0] in steps]
     if not targets:
-        raise FileNotFoundError(f"{run_dir}: no checkpoint-<step> folders to evaluate (steps {steps})")
+        raise DataError(f"{run_dir}: no checkpoint-<step> folders to evaluate (steps {steps})")
     out_dir = run_dir / EVAL_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for step, path in targets:
         cache = out_dir / f"step-{step}.json"
-        stored = json.loads(cache.read_text(encoding="utf-8")) if cache.is_file() else {}
-        if stored.get("settings") != asdict(settings):
+        stored = stored_result(cache, settings)
+        if stored is None:
+            if step:
+                check_checkpoint(Path(path))
             stored = {"step": step, "model": path, "settings": asdict(settings), **evaluate_model(path, settings)}
-            cache.write_text(json.dumps(stored, indent=1, default=str), encoding="utf-8")
+            write_json_atomic(cache, stored)
         rows.append({"step": step, "model": path, "scores": scores(stored, settings.metric), "n": stored["n-samples"]})
     write_tables(rows, settings, out_dir)
     return rows
@@ -119,9 +149,7 @@ def cell(value: float, stderr: float | None) -> str:
 def write_tables(rows: list[dict[str, Any]], settings: EvalSettings, out_dir: Path) -> None:
     """``by_step.json`` (all numbers) and ``by_step.md`` (percent ± standard error, one row per step)."""
     tasks = sorted({t for r in rows for t in r["scores"]})
-    (out_dir / "by_step.json").write_text(
-        json.dumps({"settings": asdict(settings), "rows": rows}, indent=1, default=str), encoding="utf-8"
-    )
+    write_json_atomic(out_dir / "by_step.json", {"settings": asdict(settings), "rows": rows})
     lines = [
         f"Metric `{settings.metric}` (%, ± standard error), limit {settings.limit}, "
         f"gen_kwargs `{settings.gen_kwargs or 'task defaults'}`, metadata `{settings.metadata}`.",

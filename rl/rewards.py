@@ -15,10 +15,10 @@ from typing import Any
 
 from endorm_tasks.bundled import load_model_and_tokenizer
 from endorm_tasks.formatting import FormatError, format_context
-from endorm_tasks.math_answers import predicted_answers
+from endorm_tasks.math_answers import EXTRACTIONS
 from endorm_tasks.math_check import check_answers
 from endorm_tasks.reward import RewardConfig
-from endorm_tasks.scorer import EndoScorer
+from endorm_tasks.scorer import EndoScorer, TokenStats
 
 Prompt = str | list[dict[str, str]]
 
@@ -79,11 +79,6 @@ class EndogenousReward:
             model = model.to(device)
         model.requires_grad_(False)
         self.scorer = EndoScorer(model, tokenizer, replace(config or RewardConfig(), append_eos=True), batch_tokens)
-        # R of a completion that ended (end-of-turn scored, V after it is 0) or was cut at the length limit.
-        self.config_by_completion = {
-            True: replace(self.scorer.config, terminal_value="zero"),
-            False: replace(self.scorer.config, terminal_value="bootstrap"),
-        }
         self.tokenizer = tokenizer
         self.stop_ids = set(stop_ids) or {self.scorer.end_of_turn, tokenizer.eos_token_id}
         # Completion ids index the policy's vocabulary; they are re-encoded only when the reward model's differs.
@@ -105,6 +100,16 @@ class EndogenousReward:
         **kwargs: Any,
     ) -> list[float]:
         """One R per completion, in order; ``kwargs`` (dataset columns, trainer state) are not used."""
+        return self.rewards(self.token_stats(prompts, completions, completion_ids), self.scorer.config)
+
+    def token_stats(
+        self,
+        prompts: Sequence[Prompt],
+        completions: Sequence[str | list[dict[str, str]]],
+        completion_ids: Sequence[Sequence[int]],
+    ) -> list[tuple[TokenStats, bool]]:
+        """The scorer's statistics of each completion and whether it ended (computed once, so several
+        reward configurations can be read off them, as the best-of-N report does)."""
         contexts: dict[str, list[int]] = {}
         pairs, complete = [], []
         for prompt, completion, ids in zip(prompts, completions, completion_ids, strict=True):
@@ -117,23 +122,40 @@ class EndogenousReward:
             pairs.append((contexts[key], scored))
             complete.append(done)
         stats = self.scorer.token_stats(pairs, names=[f"completion {i}" for i in range(len(pairs))])
-        return [self.scorer.reward(s, self.config_by_completion[done]).reward for s, done in zip(stats, complete)]
+        return list(zip(stats, complete))
+
+    def rewards(self, stats: Sequence[tuple[TokenStats, bool]], config: RewardConfig) -> list[float]:
+        """R of each completion under ``config`` (gamma, form, aggregate), with the terminal value its
+        ending calls for; alpha and end-of-turn are the scorer's, fixed when the statistics were computed."""
+        by_ending = {done: replace(config, alpha=self.scorer.config.alpha, append_eos=True,
+                                   terminal_value="zero" if done else "bootstrap") for done in (True, False)}
+        return [self.scorer.reward(s, by_ending[done]).reward for s, done in stats]
 
 
 class MathCorrectness:
-    """1.0 when a completion's last ``\\boxed{}`` matches the row's gold ``answer``, else 0.0.
+    """1.0 when a completion's answer matches the row's gold ``answer``, else 0.0.
 
-    The sparse half of the hybrid reward (the paper's §7.5 open question): the trainer adds it to the
-    endogenous reward with weight ``hybrid_bonus`` (TRL's ``reward_weights``). Checking is the math
-    evaluation's (math-verify, sympy fallback, hard timeout); a timeout counts as wrong and the number
-    of timeouts is logged as ``math_correct/timeouts``.
+    The rule-based reward: alone it is the control arm, added to the endogenous reward it is the hybrid
+    (the paper's §7.5 open question). ``extraction`` reads the answer as the math tasks' metric of that
+    name does (``strict-match``: the last ``\\boxed{}``; ``flexible-extract``: with the fallbacks for
+    models that do not box). Checking is the math evaluation's (math-verify, sympy fallback, hard
+    timeout); a timeout counts as wrong and the number of timeouts is logged as ``math_correct/timeouts``.
+
+    Example:
+        >>> MathCorrectness()(prompts=["..."], completions=["so \\boxed{12}"], answer=["12"])
+        [1.0]
     """
 
     __name__ = "math_correct"
 
+    def __init__(self, extraction: str = "strict-match") -> None:
+        if extraction not in EXTRACTIONS:
+            raise ValueError(f"extraction must be one of {tuple(EXTRACTIONS)}, got {extraction!r}")
+        self.extract = EXTRACTIONS[extraction]
+
     def __call__(self, prompts: Sequence[Prompt], completions, answer: Sequence[str], **kwargs: Any) -> list[float]:
         verdicts = [
-            check_answers((gold,), tuple(predicted_answers(completion_text(c), multiple=False))) if gold else None
+            check_answers((gold,), tuple(self.extract(completion_text(c), False))) if gold else None
             for c, gold in zip(completions, answer, strict=True)
         ]
         if "log_metric" in kwargs:

@@ -1,4 +1,4 @@
-"""GRPO training of a policy against its own endogenous reward (SPEC §6), with TRL's ``GRPOTrainer``.
+"""GRPO training of a policy against its own endogenous reward (or the rule-based control, or both), with TRL's ``GRPOTrainer``.
 
 Everything that scales (``accelerate launch``, DeepSpeed, vLLM generation) is TRL's; this module only
 builds the prompts, the reward functions and the callbacks, and records the run. Each process holds
@@ -8,18 +8,23 @@ its own frozen reward model and scores the completions of its share of the batch
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
+import yaml
 from datasets import Dataset
 from transformers import AutoTokenizer, GenerationConfig
 from trl import GRPOTrainer
 
 from endorm_tasks.bundled import load_model_and_tokenizer, resolve_model_path
 
-from endorm_rl.checkpoints import RUN_CONFIG, RUN_DATA, TRAIN_LOG, CheckpointInfoCallback, TrainLogCallback, checkpoints
-from endorm_rl.config import ConfigError, EndoRLConfig, ModelNotFoundError, grpo_args, save_config
+from endorm_rl.checkpoints import (
+    RUN_CONFIG, RUN_DATA, TRAIN_LOG, CheckpointError, CheckpointInfoCallback, TrainLogCallback, check_checkpoint, checkpoints,
+)
+from endorm_rl.config import ConfigError, EndoRLConfig, ModelNotFoundError, changed_settings, save_config
 from endorm_rl.data import training_prompts
+from endorm_rl.evaluate import EVAL_DIR
 from endorm_rl.rewards import EndogenousReward, MathCorrectness
 
 
@@ -43,6 +48,26 @@ def policy_stop_ids(path: str, tokenizer) -> list[int]:
     return ids + ([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])
 
 
+RUN_FILES = (RUN_CONFIG, RUN_DATA, TRAIN_LOG)
+
+
+def existing_run(output_dir: Path) -> list[str]:
+    """What an earlier run left in ``output_dir`` (its files and checkpoints); empty for a fresh directory."""
+    if not output_dir.is_dir():
+        return []
+    found = [name for name in RUN_FILES if (output_dir / name).exists()]
+    return found + [path.name for _, path in checkpoints(output_dir)]
+
+
+def clear_run(output_dir: Path) -> None:
+    """Remove an earlier run's files and checkpoints (``--overwrite``), nothing else in the folder."""
+    for name in RUN_FILES:
+        (output_dir / name).unlink(missing_ok=True)
+    for _, path in checkpoints(output_dir):
+        shutil.rmtree(path)
+    shutil.rmtree(output_dir / EVAL_DIR, ignore_errors=True)
+
+
 def resume_checkpoint(output_dir: Path, resume: str | None) -> str | None:
     """``latest`` -> the run's newest checkpoint; a path is checked; None starts from scratch."""
     if resume is None:
@@ -51,45 +76,89 @@ def resume_checkpoint(output_dir: Path, resume: str | None) -> str | None:
         found = checkpoints(output_dir) if output_dir.is_dir() else []
         if not found:
             raise ConfigError(f"--resume latest: no checkpoint-<step> folder in {output_dir}")
-        return str(found[-1][1])
-    if not Path(resume).is_dir():
-        raise ConfigError(f"--resume: checkpoint folder not found: {resume}")
-    return resume
+        folder = found[-1][1]
+    else:
+        folder = Path(resume)
+        if not folder.is_dir():
+            raise ConfigError(f"--resume: checkpoint folder not found: {resume}")
+    try:
+        check_checkpoint(folder)
+    except CheckpointError as err:
+        raise CheckpointError(f"{err}; resume from an earlier checkpoint (--resume PATH)") from err
+    return str(folder)
 
 
-def train(config: EndoRLConfig, resume: str | None = None) -> Path:
+def check_resumed_settings(output_dir: Path, config: EndoRLConfig, force: bool) -> None:
+    """A resumed run keeps its reward and GRPO settings: a change is an error unless ``force``."""
+    path = output_dir / RUN_CONFIG
+    if force or not path.is_file():
+        return
+    try:
+        recorded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: unreadable run config ({err}); pass --force to resume anyway") from err
+    changed = changed_settings(recorded, config)
+    if changed:
+        listed = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+        raise ConfigError(f"--resume: settings differ from the run's {path} ({listed}); pass --force to resume anyway")
+
+
+def prepare_run_dir(output_dir: Path, config: EndoRLConfig, resume: str | None, overwrite: bool, force: bool) -> str | None:
+    """Refuse to mix two runs in one directory; returns the checkpoint to resume from, if any."""
+    if resume is not None:
+        check_resumed_settings(output_dir, config, force)
+        return resume_checkpoint(output_dir, resume)
+    earlier = existing_run(output_dir)
+    if earlier and not overwrite:
+        raise ConfigError(
+            f"{output_dir} already holds a run ({', '.join(earlier[:4])}{', ...' if len(earlier) > 4 else ''}); "
+            "pass --resume latest to continue it or --overwrite to start over"
+        )
+    if earlier:
+        clear_run(output_dir)
+    return None
+
+
+def reward_functions(config: EndoRLConfig, tokenizer, reward_tokenizer, policy_path: str, device: str) -> list:
+    """The run's reward callables, in the order of ``config.reward_weights``."""
+    funcs = []
+    if config.uses_endogenous:
+        # A separate copy even when it is the policy's checkpoint: the reward model stays frozen.
+        reward_model, _ = load_model_and_tokenizer(config.reward_model_name, dtype=config.dtype)
+        funcs.append(EndogenousReward(
+            reward_model,
+            reward_tokenizer,
+            config.reward_config(),
+            stop_ids=policy_stop_ids(policy_path, tokenizer),
+            policy_tokenizer=tokenizer,
+            batch_tokens=config.reward_batch_tokens,
+            device=device,
+        ))
+    if config.uses_rule:
+        funcs.append(MathCorrectness(config.answer_extraction))
+    return funcs
+
+
+def train(config: EndoRLConfig, resume: str | None = None, overwrite: bool = False, force: bool = False) -> Path:
     """Run GRPO as configured; returns the run directory (checkpoints, log, config)."""
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
     output_dir = Path(config.output_dir)
-    resume_from = resume_checkpoint(output_dir, resume)
+    resume_from = prepare_run_dir(output_dir, config, resume, overwrite, force)
     policy_path = resolve_model_path(config.model)
     tokenizer = load_tokenizer(config.model, "model")
-    reward_tokenizer = load_tokenizer(config.reward_model_name, "reward_model")
+    reward_tokenizer = load_tokenizer(config.reward_model_name, "reward_model") if config.uses_endogenous else tokenizer
     prompts = training_prompts(config, tokenizer)
-    args = grpo_args(config)
-    # A separate copy even when it is the policy's checkpoint: the reward model stays frozen.
-    reward_model, _ = load_model_and_tokenizer(config.reward_model_name, dtype=config.dtype)
-    reward = EndogenousReward(
-        reward_model,
-        reward_tokenizer,
-        config.reward_config(),
-        stop_ids=policy_stop_ids(policy_path, tokenizer),
-        policy_tokenizer=tokenizer,
-        batch_tokens=config.reward_batch_tokens,
-        device=str(args.device),
-    )
-    reward_funcs = [reward, MathCorrectness()] if config.hybrid_bonus else [reward]
     data_info = prompts.summary()
     trainer = GRPOTrainer(
         model=policy_path,
-        reward_funcs=reward_funcs,
-        args=args,
+        reward_funcs=reward_functions(config, tokenizer, reward_tokenizer, policy_path, str(config.device)),
+        args=config,
         train_dataset=Dataset.from_list(prompts.rows),
         processing_class=tokenizer,
         callbacks=[
             TrainLogCallback(output_dir / TRAIN_LOG),
-            CheckpointInfoCallback(config.as_dict(), {"base_model_path": policy_path, "data": data_info}),
+            CheckpointInfoCallback(config.run_settings(), {"base_model_path": policy_path, "data": data_info}),
         ],
     )
     if trainer.accelerator.is_main_process:

@@ -18,7 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
+from endorm_rl.cli import main as rl_main
+from endorm_rl.config import load_config, save_config
 from endorm_tasks.cli import regress, report, score, sweep, tokens
 from endorm_tasks.cli import eval as eval_cli
 from endorm_tasks.cli.errors import EXIT_DATA, EXIT_FAILURE, EXIT_MODEL, EXIT_USAGE
@@ -114,8 +118,47 @@ CASES: list[Case] = [
 # ---- RL cases, appended by the owner of rl/ -------------------------------------------------------------
 # RL_MAINS["endorm-rl"] = endorm_rl.cli.main, then one Case("rl-...", "endorm-rl", [...], code, message) per
 # bad input; files the cases need go into ``bad_inputs`` (or a fixture of their own).
-RL_MAINS: dict[str, Callable[[list[str]], None]] = {}
-RL_CASES: list[Case] = []
+RL_MAINS: dict[str, Callable[[list[str]], None]] = {"endorm-rl": rl_main}
+RL_CASES: list[Case] = [
+    Case("rl-missing-config", "endorm-rl", ["train", "{tmp}/nope.yaml"], EXIT_USAGE, "config file not found: {tmp}/nope.yaml"),
+    Case("rl-unknown-key", "endorm-rl", ["train", "{tmp}/rl_typo.yaml"], EXIT_USAGE,
+         "{tmp}/rl_typo.yaml: unknown key 'gama' (did you mean 'gamma'?)"),
+    Case("rl-unknown-flag", "endorm-rl", ["train", "{tmp}/rl.yaml", "--num_generation", "8"], EXIT_USAGE,
+         "command line: unknown key 'num_generation' (did you mean 'num_generations'?)"),
+    Case("rl-bad-value", "endorm-rl", ["train", "{tmp}/rl.yaml", "--max_steps", "many"], EXIT_USAGE,
+         "invalid int value: 'many'"),
+    Case("rl-bad-reward", "endorm-rl", ["train", "{tmp}/rl.yaml", "--reward", "dense"], EXIT_USAGE,
+         "reward must be one of ('endogenous', 'rule', 'hybrid'), got 'dense'"),
+    Case("rl-existing-run", "endorm-rl", ["train", "{tmp}/rl.yaml"], EXIT_USAGE,
+         "{tmp}/rl_run already holds a run (endorm_rl_config.yaml, train_log.jsonl, checkpoint-2); "
+         "pass --resume latest to continue it or --overwrite to start over"),
+    Case("rl-resume-changed", "endorm-rl", ["train", "{tmp}/rl.yaml", "--resume", "latest", "--gamma", "0.9"], EXIT_USAGE,
+         "settings differ from the run's {tmp}/rl_run/endorm_rl_config.yaml (gamma: 1.0 -> 0.9); pass --force"),
+    Case("rl-resume-truncated", "endorm-rl", ["train", "{tmp}/rl_cut.yaml", "--resume", "latest"], EXIT_DATA,
+         "{tmp}/rl_cut/checkpoint-2/model.safetensors: unreadable weights"),
+    Case("rl-eval-not-a-run", "endorm-rl", ["eval", "{tmp}/sub"], EXIT_DATA,
+         "{tmp}/sub/endorm_rl_config.yaml not found: is {tmp}/sub an endorm-rl run directory?"),
+    Case("rl-plot-no-log", "endorm-rl", ["plot", "{tmp}/sub"], EXIT_DATA, "training log not found: {tmp}/sub/train_log.jsonl"),
+]
+
+
+def make_rl_inputs(tmp: Path) -> None:
+    """A run directory holding a run (config, log, one checkpoint), its config file, and one whose
+    checkpoint was cut short while saving."""
+    for name in ("rl_run", "rl_cut"):
+        run = tmp / name
+        (tmp / f"{name}.yaml").write_text(f"output_dir: {run}\nnum_generations: 2\nper_device_train_batch_size: 2\n")
+        save_config(load_config(tmp / f"{name}.yaml"), run / "endorm_rl_config.yaml")
+        (run / "train_log.jsonl").write_text('{"step": 1}\n')
+        (run / "checkpoint-2").mkdir()
+        (run / "checkpoint-2" / "trainer_state.json").write_text('{"global_step": 2}')
+        save_file({"w": torch.zeros(256)}, str(run / "checkpoint-2" / "model.safetensors"))
+    weights = tmp / "rl_cut" / "checkpoint-2" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])
+    (tmp / "rl.yaml").write_text((tmp / "rl_run.yaml").read_text())
+    (tmp / "rl_typo.yaml").write_text("output_dir: x\ngama: 0.9\n")
+
+
 # ---- end of RL cases ---------------------------------------------------------------------------------------
 MAINS.update(RL_MAINS)
 
@@ -151,6 +194,7 @@ def bad_inputs(tmp_path: Path) -> Path:
     for folder, last in (("other_report", "<!-- endorm-report inputs: results/x.json -->"), ("hand_report", "# my notes")):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "leaderboard.md").write_text(f"# Leaderboard\n\n{last}\n")
+    make_rl_inputs(tmp_path)
     return tmp_path
 
 

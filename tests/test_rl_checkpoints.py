@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import math
 
 import pytest
 
 from endorm_rl.checkpoints import TRAIN_LOG, checkpoints, reward_summary
-from endorm_rl.evaluate import EvalSettings, scores, write_tables
+from endorm_rl.evaluate import EvalSettings, scores, stored_result, write_tables
 from endorm_rl.plots import moving_average, plot_run, read_log
 
 LOG = [
@@ -54,11 +55,15 @@ def test_scores_and_table(tmp_path):
         "results": {
             "endorm_math": {"acc,none": 0.25, "acc_stderr,none": 0.1},
             "endorm_math500": {"acc,none": 0.5, "acc_stderr,none": "N/A", "n_timeouts,none": 0.0},
+            "endorm_arith": {"acc,strict-match": 0.0, "acc_stderr,strict-match": 0.0,
+                             "acc,flexible-extract": 0.4, "acc_stderr,flexible-extract": 0.05},
             "other": {"exact_match,strict": 1.0},
         }
     }
     table = scores(results, "acc")
-    assert table == {"endorm_math": (0.25, 0.1), "endorm_math500": (0.5, None)}
+    assert table == {"endorm_math": (0.25, 0.1), "endorm_math500": (0.5, None),
+                     "endorm_arith (strict-match)": (0.0, 0.0), "endorm_arith (flexible-extract)": (0.4, 0.05)}
+    del table["endorm_arith (strict-match)"], table["endorm_arith (flexible-extract)"]
     rows = [{"step": 0, "model": "base", "scores": table, "n": {}}, {"step": 5, "model": "c5", "scores": {"endorm_math": (0.5, math.nan)}, "n": {}}]
     write_tables(rows, EvalSettings(limit=2, gen_kwargs="max_gen_toks=64"), tmp_path)
     lines = (tmp_path / "by_step.md").read_text().splitlines()
@@ -70,6 +75,17 @@ def test_scores_and_table(tmp_path):
         "| 5 | 50.0 | – |",
     ]
     assert json.loads((tmp_path / "by_step.json").read_text())["rows"][1]["step"] == 5
+
+
+def test_an_unreadable_stored_result_is_evaluated_again(tmp_path, capsys):
+    settings = EvalSettings(limit=2)
+    path = tmp_path / "step-5.json"
+    path.write_text('{"step": 5, "settings": {', encoding="utf-8")  # cut short by a killed run
+    assert stored_result(path, settings) is None
+    assert f"{path} is unreadable" in capsys.readouterr().err
+    path.write_text(json.dumps({"step": 5, "settings": asdict(settings), "results": {}}), encoding="utf-8")
+    assert stored_result(path, settings)["step"] == 5
+    assert stored_result(path, EvalSettings(limit=3)) is None  # other settings: stale
 
 
 def test_moving_average():

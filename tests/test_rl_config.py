@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from endorm_rl.cli import main, parse_override, step_list
-from endorm_rl.config import ConfigError, ModelNotFoundError, config_from_dict, grpo_args, load_config
-from endorm_rl.train import load_tokenizer, resume_checkpoint
+from trl import GRPOConfig
+
+from endorm_rl.config import ConfigError, ModelNotFoundError, config_from_dict, load_config, save_config
+from endorm_rl.checkpoints import RUN_CONFIG, CheckpointError
+from endorm_rl.train import load_tokenizer, prepare_run_dir, resume_checkpoint
 
 CONFIGS = Path(__file__).resolve().parents[1] / "rl" / "configs"
 
@@ -19,45 +25,53 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_paper_config_has_the_spec_defaults():
+def test_paper_config_has_the_paper_defaults():
     config = load_config(CONFIGS / "paper.yaml")
-    args = grpo_args(config)
-    assert (args.num_generations, args.temperature, args.beta) == (8, 1.0, 0.01)
-    assert (config.max_prompt_length, args.max_completion_length, args.learning_rate) == (1024, 1024, 1e-6)
-    assert config.reward_config().gamma == 1.0 and config.reward_model is None and config.hybrid_bonus == 0.0
+    assert (config.num_generations, config.temperature, config.beta) == (8, 1.0, 0.01)
+    assert (config.max_prompt_length, config.max_completion_length, config.learning_rate) == (1024, 1024, 1e-6)
+    assert config.reward_config().gamma == 1.0 and config.reward_model is None and config.reward == "endogenous"
+    assert config.loss_type == "grpo" and config.reward_weights is None
 
 
-def test_smoke_config_maps_to_grpo_args():
-    config = load_config(CONFIGS / "smoke.yaml", {"output_dir": "/tmp/x", "steps": 3})
-    args = grpo_args(config)
-    assert args.max_steps == 3 and args.output_dir == "/tmp/x"
-    assert args.per_device_train_batch_size == config.group_size == args.num_generations == 2
-    assert args.max_completion_length == 16 and args.save_steps == 2 and args.seed == 0
-    assert args.reward_weights is None and args.report_to == []
+def test_defaults_where_the_file_is_silent(tmp_path):
+    config = load_config(write(tmp_path, "output_dir: x\n"))
+    assert (config.beta, config.learning_rate, config.max_completion_length, config.loss_type) == (0.01, 1e-6, 1024, "grpo")
+    assert config.num_generations == 8 and config.report_to == []
 
 
-def test_hybrid_bonus_becomes_the_second_reward_weight():
-    args = grpo_args(config_from_dict({"output_dir": "/tmp/x", "hybrid_bonus": 2.5}))
-    assert args.reward_weights == [1.0, 2.5]
+def test_smoke_config_is_a_grpo_config():
+    config = load_config(CONFIGS / "smoke.yaml", ["--output_dir", "/tmp/x", "--max_steps", "3"])
+    assert isinstance(config, GRPOConfig)
+    assert config.max_steps == 3 and config.output_dir == "/tmp/x"
+    assert config.per_device_train_batch_size == config.num_generations == 2
+    assert config.max_completion_length == 16 and config.save_steps == 2 and config.seed == 0
+    assert config.reward_weights is None and config.use_cpu and not config.bf16
 
 
-def test_trl_args_pass_through():
-    args = grpo_args(config_from_dict({"output_dir": "/tmp/x", "trl_args": {"top_p": 0.9, "save_total_limit": 2}}))
-    assert (args.top_p, args.save_total_limit) == (0.9, 2)
+def test_hybrid_normalises_each_reward_within_its_group():
+    config = config_from_dict({"output_dir": "/tmp/x", "reward": "hybrid", "hybrid_weight": 2.5})
+    assert config.reward_weights == [1.0, 2.5] and config.multi_objective_aggregation == "normalize_then_sum"
+    assert config.uses_endogenous and config.uses_rule
+    rule = config_from_dict({"output_dir": "/tmp/x", "reward": "rule"})
+    assert rule.reward_weights is None and not rule.uses_endogenous and rule.uses_rule
+
+
+def test_any_grpo_field_is_a_key(tmp_path):
+    config = load_config(write(tmp_path, "output_dir: x\ntop_p: 0.9\nsave_total_limit: 2\n"))
+    assert (config.top_p, config.save_total_limit) == (0.9, 2)
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("output_dir: x\ngroup_sise: 4\n", "unknown key 'group_sise' (did you mean 'group_size'?)"),
-        ("output_dir: x\ngroup_size: four\n", "key 'group_size' should be int, got str"),
-        ("output_dir: x\nlearning_rate: true\n", "key 'learning_rate' should be float"),
-        ("output_dir: x\nlevels: [1, two]\n", "key 'levels' should be"),
-        ("steps: 3\n", "missing required key 'output_dir'"),
+        ("output_dir: x\nnum_generatons: 4\n", "unknown key 'num_generatons' (did you mean 'num_generations'?)"),
+        ("output_dir: x\nnum_generations: four\n", "invalid int value: 'four'"),
         ("output_dir: x\ngamma: 1.5\n", "gamma must be in (0, 1]"),
-        ("output_dir: x\ngroup_size: 1\n", "group_size must be >= 2"),
-        ("output_dir: x\ntrl_args: {topp: 0.9}\n", "trl_args.topp: not a trl.GRPOConfig field (did you mean 'top_p'?)"),
-        ("output_dir: x\ntrl_args: {beta: 0.1}\n", "trl_args.beta: set through the config's own keys"),
+        ("output_dir: x\nnum_generations: 1\n", "num_generations must be >= 2"),
+        ("output_dir: x\nreward: dense\n", "reward must be one of ('endogenous', 'rule', 'hybrid'), got 'dense'"),
+        ("output_dir: x\nreward_weights: [1, 2]\n", "key 'reward_weights' is set from the config's own keys"),
+        ("output_dir: x\ndtype: int8\n", "dtype must be one of"),
+        ("output_dir: x\nlevels: [1, 7]\n", "levels must be a subset of 1..5"),
         ("- output_dir\n", "expected a mapping"),
     ],
 )
@@ -65,8 +79,7 @@ def test_bad_configs_name_the_file_and_key(tmp_path, text, message):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         load_config(path)
-    assert message in str(err.value)
-    assert "trl_args" in message or str(path) in str(err.value)
+    assert message in str(err.value) and str(path) in str(err.value)
 
 
 def test_missing_config_file(tmp_path):
@@ -78,14 +91,17 @@ def test_cli_reports_config_errors_without_a_traceback(tmp_path):
     path = write(tmp_path, "output_dir: x\nbogus: 1\n")
     with pytest.raises(SystemExit) as exit_info:
         main(["train", str(path)])
-    assert exit_info.value.code == f"endorm-rl train: error: {path}: unknown key 'bogus'"
+    assert exit_info.value.code == 2 and str(exit_info.value) == f"endorm-rl: error: {path}: unknown key 'bogus'"
 
 
 def test_cli_overrides_are_checked_like_the_file(tmp_path):
     path = write(tmp_path, "output_dir: x\n")
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", str(path), "--set", "steps=many"])
-    assert "key 'steps' should be int, got str" in exit_info.value.code
+        main(["train", str(path), "--max_steps", "many"])
+    assert "invalid int value: 'many'" in str(exit_info.value)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(path), "--gama", "0.9"])
+    assert str(exit_info.value).endswith("command line: unknown key 'gama' (did you mean 'gamma'?)")
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
@@ -93,24 +109,75 @@ def test_missing_model_is_a_clear_error(tmp_path):
         load_tokenizer(str(tmp_path / "no-such-model"), "model")
 
 
+def write_checkpoint(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "trainer_state.json").write_text('{"global_step": 1}', encoding="utf-8")
+    save_file({"w": torch.zeros(64)}, str(folder / "model.safetensors"))
+    return folder
+
+
 def test_resume_needs_an_existing_checkpoint(tmp_path):
     with pytest.raises(ConfigError, match="no checkpoint-<step> folder"):
         resume_checkpoint(tmp_path, "latest")
-    (tmp_path / "checkpoint-5").mkdir()
-    (tmp_path / "checkpoint-12").mkdir()
+    write_checkpoint(tmp_path / "checkpoint-5")
+    write_checkpoint(tmp_path / "checkpoint-12")
     assert resume_checkpoint(tmp_path, "latest") == str(tmp_path / "checkpoint-12")
     with pytest.raises(ConfigError, match="checkpoint folder not found"):
         resume_checkpoint(tmp_path, str(tmp_path / "checkpoint-7"))
 
 
-def test_dtype_reaches_the_policy_loader_and_is_checked():
-    assert grpo_args(config_from_dict({"output_dir": "/tmp/x", "dtype": "bfloat16"})).model_init_kwargs == {"dtype": "bfloat16"}
-    with pytest.raises(ConfigError, match="dtype must be one of"):
-        config_from_dict({"output_dir": "/tmp/x", "dtype": "int8"})
+def test_a_truncated_checkpoint_is_named(tmp_path):
+    weights = write_checkpoint(tmp_path / "checkpoint-3") / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(CheckpointError, match=f"{weights}: unreadable weights .*; resume from an earlier checkpoint"):
+        resume_checkpoint(tmp_path, "latest")
+    (tmp_path / "checkpoint-3" / "trainer_state.json").write_text("{", encoding="utf-8")
+    with pytest.raises(CheckpointError, match="trainer_state.json: unreadable trainer state"):
+        resume_checkpoint(tmp_path, "latest")
 
 
-def test_command_line_values_are_read_as_yaml():
-    assert parse_override("reward_model=null") == ("reward_model", None)
-    assert parse_override("levels=[1, 2]") == ("levels", [1, 2])
-    assert parse_override("learning_rate=1.0e-5") == ("learning_rate", 1e-5)
+def test_dtype_reaches_the_policy_loader():
+    assert config_from_dict({"output_dir": "/tmp/x", "dtype": "bfloat16"}).model_init_kwargs == {"dtype": "bfloat16"}
+
+
+def test_metadata_values_are_read_as_yaml():
+    assert parse_override("data_dir=null") == ("data_dir", None)
+    assert parse_override("k=4") == ("k", 4)
     assert step_list("0,10, 20") == [0, 10, 20]
+
+
+def test_an_existing_run_is_not_replaced_without_overwrite(tmp_path):
+    run = tmp_path / "run"
+    config = config_from_dict({"output_dir": str(run)})
+    assert prepare_run_dir(run, config, None, overwrite=False, force=False) is None  # fresh: nothing to refuse
+    write_checkpoint(run / "checkpoint-1")
+    (run / "train_log.jsonl").write_text('{"step": 1}\n', encoding="utf-8")
+    (run / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(ConfigError, match="already holds a run .*pass --resume latest to continue it or --overwrite"):
+        prepare_run_dir(run, config, None, overwrite=False, force=False)
+    assert prepare_run_dir(run, config, None, overwrite=True, force=False) is None
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]  # the run's files go, nothing else
+
+
+def test_resume_refuses_changed_reward_or_grpo_settings(tmp_path):
+    run = tmp_path / "run"
+    keys = {"output_dir": str(run), "gamma": 1.0, "num_generations": 4, "per_device_train_batch_size": 4}
+    save_config(config_from_dict({**keys, "max_steps": 10}), run / RUN_CONFIG)
+    write_checkpoint(run / "checkpoint-5")
+    longer = config_from_dict({**keys, "max_steps": 20})
+    assert prepare_run_dir(run, longer, "latest", overwrite=False, force=False) == str(run / "checkpoint-5")
+    changed = config_from_dict({**keys, "gamma": 0.9, "num_generations": 2, "max_steps": 10})
+    with pytest.raises(ConfigError) as err:
+        prepare_run_dir(run, changed, "latest", overwrite=False, force=False)
+    assert "gamma: 1.0 -> 0.9" in str(err.value) and "num_generations: 4 -> 2" in str(err.value)
+    assert "pass --force" in str(err.value)
+    assert prepare_run_dir(run, changed, "latest", overwrite=False, force=True) == str(run / "checkpoint-5")
+
+
+def test_without_trl_the_cli_names_the_extra(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "trl", None)  # what `import trl` meets when TRL is not installed
+    monkeypatch.delitem(sys.modules, "endorm_rl.config")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(write(tmp_path, "output_dir: x\n"))])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == "endorm-rl: error: TRL is not installed; install the RL extra: pip install 'endorm[rl]'"

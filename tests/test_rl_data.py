@@ -80,3 +80,17 @@ def test_a_problem_file_missing_a_field_is_named(tmp_path, tokenizer):
     (folder / "1.json").write_text(json.dumps({"problem": "1+1?", "level": "Level 1", "type": "Algebra"}))
     with pytest.raises(DataError, match=r"1\.json: missing field 'solution'"):
         load_math_train(str(tmp_path))
+
+
+def test_arithmetic_prompts_come_from_the_train_split_at_the_asked_levels(tokenizer):
+    from endorm_tasks.arithmetic import arithmetic_problems, split_of
+
+    prompts = training_prompts(config_from_dict({"output_dir": "/tmp/unused", "data": "arithmetic", "levels": [1, 2],
+                                                 "max_prompts": 30}), tokenizer)
+    assert len(prompts.rows) == 30 and {r["level"] for r in prompts.rows} <= {"1 digits", "2 digits"}
+    test_problems = {d["problem"] for d in arithmetic_problems("test", 300)}
+    for row in prompts.rows:
+        system, user = row["prompt"]
+        assert system == {"role": "system", "content": INSTRUCTION} and user["content"] not in test_problems
+    first = arithmetic_problems("train", 90)[0]
+    assert split_of(first["operation"], *first["operands"]) == "train"

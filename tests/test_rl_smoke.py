@@ -1,5 +1,5 @@
 """End to end on CPU: GRPO on the bundled model for two steps, resume for a third, then lm-eval loads the
-checkpoints and evaluates them on one math problem (SPEC §6). Minutes on two shared cores: slow."""
+checkpoints and evaluates them on one math problem. Minutes on two shared cores: slow."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from safetensors import safe_open
 
 from endorm_rl.checkpoints import CHECKPOINT_INFO, TRAIN_LOG, checkpoints
-from endorm_rl.config import load_config
+from endorm_rl.config import ConfigError, load_config
 from endorm_rl.evaluate import EvalSettings, evaluate_run
 from endorm_rl.plots import plot_run
 from endorm_rl.train import train
@@ -27,13 +27,13 @@ def log_entries(run: Path) -> list[dict]:
 @pytest.mark.slow
 def test_train_resume_and_evaluate(tmp_path, shared_data_dir, smollm2_path):
     run = tmp_path / "run"
-    overrides = {"output_dir": str(run), "data_dir": str(shared_data_dir), "max_completion_length": 8}
+    overrides = ["--output_dir", str(run), "--data_dir", str(shared_data_dir), "--max_completion_length", "8"]
     train(load_config(SMOKE, overrides))
 
     (step, folder), = checkpoints(run)
     assert step == 2
     info = json.loads((folder / CHECKPOINT_INFO).read_text())
-    assert info["step"] == 2 and info["config"]["group_size"] == 2 and info["data"]["n_train"] == 4
+    assert info["step"] == 2 and info["config"]["num_generations"] == 2 and info["data"]["n_train"] == 4
     rewards = [e["reward"] for e in log_entries(run) if "reward" in e]
     assert len(rewards) == 2 and all(math.isfinite(r) for r in rewards)
     assert info["reward_stats"]["reward_mean"] == pytest.approx(fmean(rewards))
@@ -41,7 +41,7 @@ def test_train_resume_and_evaluate(tmp_path, shared_data_dir, smollm2_path):
         name = "model.layers.0.mlp.down_proj.weight"
         assert not trained.get_tensor(name).equal(base.get_tensor(name))  # the policy moved
 
-    train(load_config(SMOKE, {**overrides, "steps": 3}), resume="latest")
+    train(load_config(SMOKE, [*overrides, "--max_steps", "3"]), resume="latest")
     assert [s for s, _ in checkpoints(run)] == [2, 3]
     assert [e["step"] for e in log_entries(run) if "reward" in e] == [1, 2, 3]
     assert plot_run(run).is_file()
@@ -52,6 +52,11 @@ def test_train_resume_and_evaluate(tmp_path, shared_data_dir, smollm2_path):
     rows = evaluate_run(run, settings, include_base=False)
     assert [r["step"] for r in rows] == [2, 3]
     for row in rows:
-        value, _ = row["scores"]["endorm_math500"]
-        assert value in (0.0, 1.0) and row["n"]["endorm_math500"]["effective"] == 1
+        for extraction in ("strict-match", "flexible-extract"):
+            value, _ = row["scores"][f"endorm_math500 ({extraction})"]
+            assert value in (0.0, 1.0)
+        assert row["n"]["endorm_math500"]["effective"] == 1
     assert (run / "eval" / "by_step.md").read_text().count("\n| ") == 3
+
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(load_config(SMOKE, overrides))
