@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from endorm_tasks.data_sources import DATA_DIR_ENV, DataError, read_json, read_records, require_fields, resolve_data_dir
-from endorm_tasks.preference import pair_win
+from endorm_tasks.preference import Item, Pair, identical_pairs, is_identical, pair_wins
 
 DSP_DOMAINS: tuple[str, ...] = ("academy", "business", "literature", "entertainment")
 """Rows and columns of the matrix, in the paper's Table 2 order."""
@@ -110,52 +110,57 @@ def responses(doc: dict) -> list[str]:
     return [doc["responses"][key] for key in RESPONSE_KEYS]
 
 
-def pair_correct(doc: dict, scores: Mapping[str, float], chosen: str, rejected: str) -> float:
-    """1.0 when chosen scores strictly above rejected; identical texts are ties (0.0) whatever the scores."""
-    return pair_win(scores[chosen], scores[rejected], is_identical(doc, chosen, rejected))
-
-
-def is_identical(doc: dict, chosen: str, rejected: str) -> bool:
-    """Whether a pair's two texts are the same (a tie by definition, SPEC §3)."""
-    return doc["responses"][chosen] == doc["responses"][rejected]
-
-
-def identical_pair_counts(docs: Sequence[dict]) -> dict[str, int]:
-    """Per test domain, how many of its pairs have two identical texts (ties by definition)."""
-    return {d: sum(is_identical(doc, c, r) for doc in docs for c, r in domain_pairs(doc, d)) for d in DSP_DOMAINS}
-
-
-def domain_accuracies(doc: dict, scores: Mapping[str, float]) -> dict[str, float]:
-    """Per test domain, the fraction of this document's 4 pairs that the scores rank correctly."""
-    accuracies = {}
-    for domain in DSP_DOMAINS:
-        pairs = domain_pairs(doc, domain)
-        accuracies[domain] = sum(pair_correct(doc, scores, c, r) for c, r in pairs) / len(pairs)
-    return accuracies
-
-
 def specificity(row: Mapping[str, float], rm: str) -> float:
     """Diagonal cell minus the mean of the row's off-diagonal cells (one RM's specificity)."""
     others = [row[d] for d in DSP_DOMAINS if d != rm]
     return row[rm] - sum(others) / len(others)
 
 
-def doc_metrics(doc: dict, rm: str, scores: Sequence[float]) -> dict[str, float]:
-    """Per-document metrics of the ``rm`` task from the 5 scores of ``RESPONSE_KEYS`` (in that order).
+def item(doc: dict, rm: str | None = None) -> Item:
+    """A query scored by the ``rm`` domain RM (default ``doc["rm"]``, as ``custom_dataset`` sets it): the 5
+    responses in ``RESPONSE_KEYS`` order under that RM's system prompt (``doc["system"]`` when present)
+    and the 16 pairs of the four test domains, in ``DSP_DOMAINS`` order, labelled with their domain."""
+    index = {key: i for i, key in enumerate(RESPONSE_KEYS)}
+    pairs = tuple(Pair(index[c], index[r], domain) for domain in DSP_DOMAINS for c, r in domain_pairs(doc, domain))
+    rm = check_domain(rm or doc["rm"])
+    return Item(doc.get("id", doc["query"][:40]), doc["query"], doc.get("system"), tuple(responses(doc)), pairs, rm)
+
+
+def domain_accuracies(item: Item, wins: Sequence[float]) -> dict[str, float]:
+    """Per test domain, the fraction of its pairs won."""
+    accuracies = {}
+    for domain in DSP_DOMAINS:
+        won = [w for pair, w in zip(item.pairs, wins, strict=True) if pair.label == domain]
+        accuracies[domain] = sum(won) / len(won)
+    return accuracies
+
+
+def metrics(item: Item, wins: Sequence[float]) -> dict[str, float]:
+    """Per-document metrics of the RM task ``item.group`` from the wins of ``item.pairs``.
 
     Every value is linear in the document's pair outcomes with 4 pairs per test domain, so the mean
     over documents is the pair accuracy (``acc_<domain>``), this RM's diagonal cell (``diagonal``)
     and its specificity (``specificity_gap``); the group ``dsp`` averages the last two over RMs.
     """
-    if len(scores) != len(RESPONSE_KEYS):
-        raise ValueError(f"DSP {doc['id']}: expected {len(RESPONSE_KEYS)} scores, got {len(scores)}")
-    accuracies = domain_accuracies(doc, dict(zip(RESPONSE_KEYS, scores, strict=True)))
+    accuracies = domain_accuracies(item, wins)
     return {
         **{f"acc_{d}": accuracies[d] for d in DSP_DOMAINS},
-        "diagonal": accuracies[check_domain(rm)],
-        "specificity_gap": specificity(accuracies, rm),
-        "n_identical_pairs": sum(identical_pair_counts([doc]).values()),
+        "diagonal": accuracies[item.group],
+        "specificity_gap": specificity(accuracies, item.group),
+        "n_identical_pairs": identical_pairs(item),
     }
+
+
+def doc_metrics(doc: dict, rm: str, scores: Sequence[float]) -> dict[str, float]:
+    """Per-document metrics of the ``rm`` task from the 5 scores of ``RESPONSE_KEYS`` (in that order)."""
+    doc_item = item(doc, rm)
+    return metrics(doc_item, pair_wins(doc_item, scores))
+
+
+def identical_pair_counts(docs: Sequence[dict]) -> dict[str, int]:
+    """Per test domain, how many of its pairs have two identical texts (ties by definition)."""
+    items = [item(doc, DSP_DOMAINS[0]) for doc in docs]
+    return {d: sum(is_identical(i, p) for i in items for p in i.pairs if p.label == d) for d in DSP_DOMAINS}
 
 
 def task_results(results: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -173,11 +178,10 @@ def metric_value(entry: Mapping[str, Any], name: str) -> float | None:
 
 
 def dsp_matrix(results: Mapping[str, Any]) -> dict[str, Any]:
-    """The 4x4 matrix, diagonal mean and specificity gap from an lm-eval output (SPEC §3).
+    """The 4x4 matrix, diagonal mean and specificity gap from an lm-eval output (docs/definitions.md#dsp).
 
-    Returns ``{"rms": [...], "columns": DSP_DOMAINS, "matrix": {rm: {domain: acc}}, "diagonal_mean",
-    "specificity_gap", "n_identical_pairs"}``; rows are the ``dsp_rm-<domain>`` tasks present, in
-    paper order (the two summaries are over those rows; every RM counts the same identical pairs).
+    Returns ``matrix_summary`` of the ``dsp_rm-<domain>`` tasks present and their ``n_identical_pairs``
+    (every RM counts the same identical pairs).
     """
     per_task = task_results(results)
     matrix: dict[str, dict[str, float]] = {}
@@ -194,14 +198,19 @@ def dsp_matrix(results: Mapping[str, Any]) -> dict[str, Any]:
         identical = metric_value(entry, "n_identical_pairs")
     if not matrix:
         raise DataError(f"no DSP results: expected tasks {', '.join(TASK_PREFIX + d for d in DSP_DOMAINS)}")
-    rms = list(matrix)
+    return {**matrix_summary(matrix), "n_identical_pairs": identical}
+
+
+def matrix_summary(matrix: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+    """``{"rms", "columns", "matrix", "diagonal_mean", "specificity_gap"}`` of RM rows ``{rm: {domain: acc}}``:
+    rows in paper order, and the two summaries over the rows present."""
+    rms = [rm for rm in DSP_DOMAINS if rm in matrix]
     return {
         "rms": rms,
         "columns": list(DSP_DOMAINS),
-        "matrix": matrix,
+        "matrix": {rm: matrix[rm] for rm in rms},
         "diagonal_mean": sum(matrix[rm][rm] for rm in rms) / len(rms),
         "specificity_gap": sum(specificity(matrix[rm], rm) for rm in rms) / len(rms),
-        "n_identical_pairs": identical,
     }
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from lm_eval.api.instance import Instance
-from lm_eval.api.task import ConfigurableTask
-
 from endorm_tasks import judges
-from endorm_tasks.judges import JudgeError, JudgeItem
-from endorm_tasks.multifaceted import pair_accuracy
+from endorm_tasks.judges import JudgeError
+from endorm_tasks.preference import Item
+from endorm_tasks.task_base import PreferenceTask
+from endorm_tasks.tasks import DSPItems, MultifacetedItems, RMBenchItems
 
 
 def check_fits(model: object, texts: Sequence[str], reserve: int, where: str) -> None:
@@ -32,97 +31,52 @@ def check_fits(model: object, texts: Sequence[str], reserve: int, where: str) ->
         )
 
 
-class JudgeTask(ConfigurableTask):
-    """A judge over one benchmark; subclasses say how a document becomes a ``JudgeItem`` and metrics."""
+class JudgeTask(PreferenceTask):
+    """A judge over one benchmark; combined with the benchmark's items (``tasks.RMBenchItems``, ...)."""
 
     def __init__(self, config: dict | None = None) -> None:
-        # lm-eval hands the YAML's `class` key to the constructor; TaskConfig rejects it (SPEC §9).
-        config = {k: v for k, v in (config or {}).items() if k != "class"}
-        # Without a process_results in the config, lm-eval looks each metric name it does not know
-        # up in HF `evaluate` (a slow import, then the network); the method below is the real one.
-        super().__init__(config={**config, "process_results": self.process_results})
+        super().__init__(config)
         judge = (self.config.metadata or {}).get("judge")
         if judge is None:
             raise JudgeError(f"{self.config.task}: the task YAML must set metadata.judge, one of {judges.JUDGES}")
         self.judge = judges.check_judge(judge)
 
-    def item(self, doc: dict) -> JudgeItem:
-        raise NotImplementedError
-
-    def doc_metrics(self, doc: dict, item: JudgeItem, wins: Sequence[float]) -> dict[str, object]:
-        raise NotImplementedError
-
-    def judge_contexts(self, item: JudgeItem, chat_template: Callable | None, metadata: tuple, reserve: int) -> list[str]:
+    def judge_contexts(self, item: Item, chat_template: Callable | None, metadata: tuple, reserve: int) -> list[str]:
         """The rendered judge prompts of a document, checked to fit the model."""
         render = judges.judge_renderer(chat_template, self.config.task)
         contexts = judges.judge_contexts(render, self.judge, item)
         check_fits(getattr(chat_template, "__self__", None), contexts, reserve, f"{self.config.task} doc {metadata[1]}")
         return contexts
 
-    def construct_requests(self, doc: dict, ctx: str, **kwargs) -> list[Instance]:
-        kwargs.pop("apply_chat_template", None)
-        chat_template = kwargs.pop("chat_template", None)
+    def request_arguments(self, doc: dict, ctx: str, chat_template: Callable | None, metadata: tuple) -> list[tuple]:
         judges.check_loglikelihood_model(getattr(chat_template, "__self__", None), self.config.task)
         item = self.item(doc)
-        if item.pairs:
-            # Candidates are a few tokens at most ("YES" is `Y`,`ES` for SmolLM2, "10" is `1`,`0`).
-            contexts = self.judge_contexts(item, chat_template, kwargs["metadata"], reserve=8)
-            requests = [(context, candidate) for context in contexts for candidate in judges.candidates(self.judge)]
-        else:
+        if not item.pairs:
             # A document without pairs (a Multifaceted row alone with its prompt) still needs one
             # request for lm-eval to call process_results, which counts it; the result is not used.
-            requests = [(item.query, judges.YES_NO[0])]
-        return [
-            Instance(request_type="loglikelihood", doc=doc, arguments=arguments, idx=i, **kwargs)
-            for i, arguments in enumerate(requests)
-        ]
+            return [(item.query, judges.YES_NO[0])]
+        # Candidates are a few tokens at most ("YES" is `Y`,`ES` for SmolLM2, "10" is `1`,`0`).
+        contexts = self.judge_contexts(item, chat_template, metadata, reserve=8)
+        return [(context, candidate) for context in contexts for candidate in judges.candidates(self.judge)]
 
     def prompt_values(self, results: list) -> list[float]:
         """One value per judge prompt (reward, or q for the pairwise judge) from the request results."""
         return judges.prompt_values(self.judge, [ll for ll, _ in results])
 
-    def process_results(self, doc: dict, results: list) -> dict[str, object]:
-        item = self.item(doc)
-        wins = judges.pair_wins(self.judge, item, self.prompt_values(results)) if item.pairs else []
-        return self.doc_metrics(doc, item, wins)
+    def wins(self, item: Item, results: list) -> list[float]:
+        return judges.pair_wins(self.judge, item, self.prompt_values(results)) if item.pairs else []
 
 
-class RMBenchJudgeTask(JudgeTask):
+class RMBenchJudgeTask(RMBenchItems, JudgeTask):
     """RM-Bench without instruction: hard/normal/easy/acc of the 3x3 win matrix, as ``rmbench_*``."""
 
-    def item(self, doc: dict) -> JudgeItem:
-        return judges.rmbench_item(doc)
 
-    def doc_metrics(self, doc: dict, item: JudgeItem, wins: Sequence[float]) -> dict[str, object]:
-        return judges.rmbench_metrics(doc, item, wins)
-
-
-class DSPJudgeTask(JudgeTask):
+class DSPJudgeTask(DSPItems, JudgeTask):
     """A DSP domain RM: the domain system prompt is the judge's instruction; metrics as ``dsp_rm-*``."""
 
-    def item(self, doc: dict) -> JudgeItem:
-        return judges.dsp_item(doc)
 
-    def doc_metrics(self, doc: dict, item: JudgeItem, wins: Sequence[float]) -> dict[str, object]:
-        return judges.dsp_metrics(doc, item, wins)
-
-
-class MultifacetedJudgeTask(JudgeTask):
+class MultifacetedJudgeTask(MultifacetedItems, JudgeTask):
     """Multifaceted-Bench: the row's system is the instruction; acc, acc_<source slug> as ``multifaceted``."""
-
-    def __init__(self, config: dict | None = None) -> None:
-        super().__init__(config)
-        # Source names come from the data, so their metrics are registered here, not in the YAML.
-        self.source_slugs = sorted({doc["source_slug"] for doc in self.eval_docs})
-        for slug in self.source_slugs:
-            self._aggregation_list[f"acc_{slug}"] = pair_accuracy
-            self._higher_is_better[f"acc_{slug}"] = True
-
-    def item(self, doc: dict) -> JudgeItem:
-        return judges.multifaceted_item(doc)
-
-    def doc_metrics(self, doc: dict, item: JudgeItem, wins: Sequence[float]) -> dict[str, object]:
-        return judges.multifaceted_metrics(doc, item, wins, self.source_slugs)
 
 
 class RMBenchGeneratedPointwiseTask(RMBenchJudgeTask):
@@ -134,15 +88,10 @@ class RMBenchGeneratedPointwiseTask(RMBenchJudgeTask):
         if self.judge != "genrm_pointwise":
             raise JudgeError(f"{self.config.task}: generated scores exist for genrm_pointwise only, not {self.judge}")
 
-    def construct_requests(self, doc: dict, ctx: str, **kwargs) -> list[Instance]:
-        kwargs.pop("apply_chat_template", None)
+    def request_arguments(self, doc: dict, ctx: str, chat_template: Callable | None, metadata: tuple) -> list[tuple]:
         gen_kwargs = dict(self.config.generation_kwargs)
-        item = self.item(doc)
-        contexts = self.judge_contexts(item, kwargs.pop("chat_template", None), kwargs["metadata"], gen_kwargs["max_gen_toks"])
-        return [
-            Instance(request_type="generate_until", doc=doc, arguments=(context, dict(gen_kwargs)), idx=i, **kwargs)
-            for i, context in enumerate(contexts)
-        ]
+        contexts = self.judge_contexts(self.item(doc), chat_template, metadata, gen_kwargs["max_gen_toks"])
+        return [(context, dict(gen_kwargs)) for context in contexts]
 
     def prompt_values(self, results: list) -> list[float]:
         return [judges.parse_score(text) for text in results]

@@ -14,11 +14,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-from endorm_tasks import dsp, rmbench
+from endorm_tasks import preference
 from endorm_tasks.formatting import ChatRenderer, prompt_templates, system_messages
-from endorm_tasks.preference import pair_win
+from endorm_tasks.preference import Item
 from endorm_tasks.reward import RewardConfig
 
 JUDGES: tuple[str, ...] = ("verifier", "genrm_pointwise", "genrm_pairwise")
@@ -31,17 +30,6 @@ _INTEGER = re.compile(r"(?<!\d)\d+(?!\d)")
 
 class JudgeError(ValueError):
     """A judge cannot be run as asked (unknown judge, wrong number of responses, no chat template)."""
-
-
-@dataclass(frozen=True)
-class JudgeItem:
-    """One benchmark document as a judge sees it: the query, its instruction (None without one), the
-    responses, and the (chosen, rejected) index pairs to decide."""
-
-    query: str
-    instruction: str | None
-    responses: tuple[str, ...]
-    pairs: tuple[tuple[int, int], ...]
 
 
 def check_judge(judge: str) -> str:
@@ -138,15 +126,15 @@ def parse_score(text: str) -> float:
     return float(match.group())
 
 
-def prompt_responses(judge: str, item: JudgeItem) -> list[tuple[int, ...]]:
+def prompt_responses(judge: str, item: Item) -> list[tuple[int, ...]]:
     """Response indices shown by each judge prompt of an item: every response once, or for the
     pairwise judge both orders of every pair (an ordered pair shared by two pairs is asked once)."""
     if responses_per_prompt(judge) == 1:
         return [(i,) for i in range(len(item.responses))]
-    return list(dict.fromkeys(order for c, r in item.pairs for order in ((r, c), (c, r))))
+    return list(dict.fromkeys(order for p in item.pairs for order in ((p.rejected, p.chosen), (p.chosen, p.rejected))))
 
 
-def judge_requests(render: ChatRenderer, judge: str, item: JudgeItem) -> list[tuple[str, str]]:
+def judge_requests(render: ChatRenderer, judge: str, item: Item) -> list[tuple[str, str]]:
     """(context, continuation) log-likelihood requests: prompt by prompt, then candidate by candidate."""
     return [
         (context, candidate)
@@ -155,10 +143,10 @@ def judge_requests(render: ChatRenderer, judge: str, item: JudgeItem) -> list[tu
     ]
 
 
-def judge_contexts(render: ChatRenderer, judge: str, item: JudgeItem) -> list[str]:
+def judge_contexts(render: ChatRenderer, judge: str, item: Item) -> list[str]:
     """The rendered judge prompt of each entry of ``prompt_responses``."""
     return [
-        judge_context(render, judge, item.query, [item.responses[i] for i in shown], item.instruction)
+        judge_context(render, judge, item.query, [item.responses[i] for i in shown], item.system)
         for shown in prompt_responses(judge, item)
     ]
 
@@ -175,29 +163,21 @@ def prompt_values(judge: str, lls: Sequence[float]) -> list[float]:
     return [response_reward(judge, chunk) for chunk in chunks]
 
 
-def pair_wins(judge: str, item: JudgeItem, values: Sequence[float]) -> list[float]:
+def pair_wins(judge: str, item: Item, values: Sequence[float]) -> list[float]:
     """1.0 per pair the chosen response wins, else 0.0, in ``item.pairs`` order.
 
-    Wins are strict (reward(chosen) > reward(rejected), or s > 0.5 for the pairwise judge); NaN
-    never wins and pairs of identical texts are ties by definition (SPEC §3).
+    Verifier and pointwise values are per-response rewards; the pairwise judge's q values become one
+    preference per pair, won above 0.5. Both go through the one pair decision of ``preference``.
     """
     shown = prompt_responses(judge, item)
     if len(values) != len(shown):
         raise JudgeError(f"{judge}: expected {len(shown)} prompt values, got {len(values)}")
-    value_of = dict(zip(shown, values))
-    if judge == "genrm_pairwise":
-        margins = [(pairwise_preference(value_of[(r, c)], value_of[(c, r)]), 0.5) for c, r in item.pairs]
-    else:
-        margins = [(value_of[(c,)], value_of[(r,)]) for c, r in item.pairs]
-    return [
-        pair_win(chosen, rejected, item.responses[c] == item.responses[r])
-        for (c, r), (chosen, rejected) in zip(item.pairs, margins)
-    ]
-
-
-def identical_pairs(item: JudgeItem) -> int:
-    """Pairs whose two texts are identical (ties by definition, reported as ``n_identical_pairs``)."""
-    return sum(item.responses[c] == item.responses[r] for c, r in item.pairs)
+    if judge != "genrm_pairwise":
+        return preference.pair_wins(item, values)
+    q = dict(zip(shown, values))
+    return preference.preference_wins(
+        item, [pairwise_preference(q[(p.rejected, p.chosen)], q[(p.chosen, p.rejected)]) for p in item.pairs]
+    )
 
 
 def loglikelihood_equivalent(config: RewardConfig) -> bool:
@@ -228,56 +208,3 @@ def check_loglikelihood_model(model: object, task: str) -> None:
             f"{task}: the endorm model returns the endogenous reward ({config}), not a log-likelihood; "
             "run judges with --model hf (or endorm with gamma=1,alpha=1,aggregate=sum,append_eos=False)"
         )
-
-
-# Benchmarks as judge items, and per-document metrics from pair wins with the names of the EndoRM
-# tasks (so reports line up): RM-Bench matrix metrics, DSP acc_<test domain>, Multifaceted counts.
-
-
-def rmbench_item(doc: dict) -> JudgeItem:
-    """6 responses (chosen then rejected); pairs (chosen[i], rejected[j]) row by row of the 3x3 matrix."""
-    n = rmbench.N_STYLES
-    pairs = tuple((i, n + j) for i in range(n) for j in range(n))
-    return JudgeItem(doc["prompt"], None, tuple(rmbench.responses(doc)), pairs)
-
-
-def rmbench_metrics(doc: dict, item: JudgeItem, wins: Sequence[float]) -> dict[str, float]:
-    """hard/normal/easy/acc and n_identical_pairs of the document's win matrix."""
-    n = rmbench.N_STYLES
-    return rmbench.matrix_doc_metrics(doc, [list(wins[i * n : (i + 1) * n]) for i in range(n)])
-
-
-def dsp_item(doc: dict) -> JudgeItem:
-    """The 5 responses under the RM's system prompt; pairs of every test domain, in ``DSP_DOMAINS`` order."""
-    index = {key: i for i, key in enumerate(dsp.RESPONSE_KEYS)}
-    pairs = tuple((index[c], index[r]) for domain in dsp.DSP_DOMAINS for c, r in dsp.domain_pairs(doc, domain))
-    return JudgeItem(doc["query"], doc["system"], tuple(dsp.responses(doc)), pairs)
-
-
-def dsp_metrics(doc: dict, item: JudgeItem, wins: Sequence[float]) -> dict[str, float]:
-    """acc_<test domain>, the RM's diagonal cell and specificity gap, n_identical_pairs (as ``dsp_rm-*``)."""
-    per_domain = len(wins) // len(dsp.DSP_DOMAINS)
-    acc = {d: sum(wins[k * per_domain : (k + 1) * per_domain]) / per_domain for k, d in enumerate(dsp.DSP_DOMAINS)}
-    return {
-        **{f"acc_{d}": acc[d] for d in dsp.DSP_DOMAINS},
-        "diagonal": acc[doc["rm"]],
-        "specificity_gap": dsp.specificity(acc, doc["rm"]),
-        "n_identical_pairs": identical_pairs(item),
-    }
-
-
-def multifaceted_item(doc: dict) -> JudgeItem:
-    """A row's own answer (chosen) against each other system's answer, under the row's system."""
-    pairs = tuple((0, i) for i in range(1, len(doc["responses"])))
-    return JudgeItem(doc["query"], doc["system"], tuple(doc["responses"]), pairs)
-
-
-def multifaceted_metrics(doc: dict, item: JudgeItem, wins: Sequence[float], slugs: Sequence[str]) -> dict[str, object]:
-    """(correct, pairs) counts for acc and every acc_<slug>, n_unpaired_rows, n_identical_pairs."""
-    counts = (int(sum(wins)), len(wins))
-    return {
-        "acc": counts,
-        **{f"acc_{slug}": counts if slug == doc["source_slug"] else (0, 0) for slug in slugs},
-        "n_unpaired_rows": int(not item.pairs),
-        "n_identical_pairs": identical_pairs(item),
-    }

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from endorm_tasks.data_sources import DataError, load_hub_split, read_records, require_fields, resolve_data_dir
-from endorm_tasks.preference import pair_win
+from endorm_tasks.preference import Item, Pair, identical_pairs, pair_wins
 
 logger = logging.getLogger(__name__)
 
@@ -106,48 +106,47 @@ def row_docs(rows: Sequence[dict]) -> list[dict]:
     ]
 
 
-def doc_pairs(doc: dict) -> list[dict]:
-    """The pairs of one row document: its answer against each other system's answer, under its system."""
-    chosen, *rejected = doc["responses"]
-    return [
-        {
-            "id": f"{doc['id']}/{i}",
-            "source": doc["source"],
-            "system": doc["system"],
-            "prompt": doc["query"],
-            "chosen": chosen,
-            "rejected": other,
-        }
-        for i, other in enumerate(rejected, start=1)
-    ]
+def item(doc: dict) -> Item:
+    """A row document as a preference item: its own answer (chosen) against each other system's answer,
+    all under the row's system; grouped by its source slug."""
+    pairs = tuple(Pair(0, i) for i in range(1, len(doc["responses"])))
+    return Item(doc["id"], doc["query"], doc["system"], tuple(doc["responses"]), pairs, doc["source_slug"])
 
 
 def build_pairs(rows: Sequence[dict]) -> tuple[list[dict], int]:
     """(pairs ``{id, source, system, prompt, chosen, rejected}``, number of rows that form no pair)."""
     docs = row_docs(rows)
-    pairs = [pair for doc in docs for pair in doc_pairs(doc)]
+    pairs = [
+        {
+            "id": f"{doc['id']}/{pair.rejected}",
+            "source": doc["source"],
+            "system": doc["system"],
+            "prompt": doc["query"],
+            "chosen": doc["responses"][pair.chosen],
+            "rejected": doc["responses"][pair.rejected],
+        }
+        for doc in docs
+        for pair in item(doc).pairs
+    ]
     return pairs, sum(len(doc["responses"]) == 1 for doc in docs)
 
 
-def doc_metrics(doc: dict, scores: Sequence[float], slugs: Sequence[str]) -> dict[str, object]:
+def metrics(item: Item, wins: Sequence[float], slugs: Sequence[str]) -> dict[str, object]:
     """Per-row (correct, pairs) counts for ``acc`` and every ``acc_<slug>`` (zeros for other sources),
-    plus ``n_unpaired_rows`` and ``n_identical_pairs``; ``pair_accuracy`` turns counts into accuracy.
-
-    ``scores[0]`` is the row's own answer, ``scores[i]`` the i-th other answer (``doc["responses"]``).
-    Identical texts are ties, counted as wrong whatever the scores.
-    """
-    if len(scores) != len(doc["responses"]):
-        raise ValueError(f"Multifaceted {doc['id']}: expected {len(doc['responses'])} scores, got {len(scores)}")
-    chosen, *rejected = doc["responses"]
-    identical = [other == chosen for other in rejected]
-    correct = int(sum(pair_win(scores[0], score, same) for same, score in zip(identical, scores[1:], strict=True)))
-    counts = (correct, len(rejected))
+    plus ``n_unpaired_rows`` and ``n_identical_pairs``; ``pair_accuracy`` turns counts into accuracy."""
+    counts = (int(sum(wins)), len(wins))
     return {
         "acc": counts,
-        **{f"acc_{slug}": counts if slug == doc["source_slug"] else (0, 0) for slug in slugs},
-        "n_unpaired_rows": int(not rejected),
-        "n_identical_pairs": sum(identical),
+        **{f"acc_{slug}": counts if slug == item.group else (0, 0) for slug in slugs},
+        "n_unpaired_rows": int(not item.pairs),
+        "n_identical_pairs": identical_pairs(item),
     }
+
+
+def doc_metrics(doc: dict, scores: Sequence[float], slugs: Sequence[str]) -> dict[str, object]:
+    """Per-row metrics from the scores of ``doc["responses"]`` (the row's own answer first)."""
+    row_item = item(doc)
+    return metrics(row_item, pair_wins(row_item, scores), slugs)
 
 
 def pair_accuracy(items: Sequence[Sequence[int]]) -> float:

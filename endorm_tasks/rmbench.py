@@ -26,7 +26,7 @@ from endorm_tasks.data_sources import (
     require_fields,
     resolve_data_dir,
 )
-from endorm_tasks.preference import pair_win
+from endorm_tasks.preference import Item, Pair, identical_pairs, pair_wins
 
 if TYPE_CHECKING:
     import datasets
@@ -175,6 +175,38 @@ def responses(doc: dict) -> list[str]:
     return [*doc["chosen"], *doc["rejected"]]
 
 
+PAIRS: tuple[Pair, ...] = tuple(Pair(i, N_STYLES + j, f"{i},{j}") for i in range(N_STYLES) for j in range(N_STYLES))
+"""(chosen[i], rejected[j]) for the 9 cells of the win matrix, row by row."""
+
+
+def item(doc: dict) -> Item:
+    """A document as a preference item: the prompt with no instruction, ``responses(doc)``, ``PAIRS``.
+
+    Hand-made documents (tests) may omit the prompt and the domain, which no metric reads.
+    """
+    return Item(doc["id"], doc.get("prompt", ""), None, tuple(responses(doc)), PAIRS, doc.get("domain"))
+
+
+def matrix(wins: Sequence[float]) -> list[list[float]]:
+    """The 3x3 M[i][j] of one document from the wins of ``PAIRS`` (in that order)."""
+    return [list(wins[i * N_STYLES : (i + 1) * N_STYLES]) for i in range(N_STYLES)]
+
+
+def metrics(item: Item, wins: Sequence[float]) -> dict[str, float]:
+    """Per-document hard/normal/easy/acc of the document's win matrix and its count of identical pairs.
+
+    The domain metrics are means of cells over documents, so the mean over documents of these values
+    equals ``matrix_metrics`` of all the documents' matrices (what lets lm-eval aggregate with ``mean``).
+    """
+    return {**matrix_metrics([matrix(wins)]), "n_identical_pairs": identical_pairs(item)}
+
+
+def doc_metrics(doc: dict, scores: Sequence[float]) -> dict[str, float]:
+    """Per-document metrics from the 6 scores of ``responses(doc)`` (chosen first, then rejected)."""
+    doc_item = item(doc)
+    return metrics(doc_item, pair_wins(doc_item, scores))
+
+
 def win_matrix(
     chosen_scores: Sequence[float],
     rejected_scores: Sequence[float],
@@ -182,35 +214,8 @@ def win_matrix(
     rejected_texts: Sequence[str],
 ) -> list[list[float]]:
     """3x3 M[i][j] = 1.0 when chosen[i] scores strictly above rejected[j]; identical texts are ties (0.0)."""
-    return [
-        [
-            pair_win(chosen_scores[i], rejected_scores[j], chosen_texts[i] == rejected_texts[j])
-            for j in range(N_STYLES)
-        ]
-        for i in range(N_STYLES)
-    ]
-
-
-def identical_pairs(chosen_texts: Sequence[str], rejected_texts: Sequence[str]) -> int:
-    """Number of (i, j) cells whose chosen and rejected texts are identical (ties by definition)."""
-    return sum(c == r for c in chosen_texts for r in rejected_texts)
-
-
-def matrix_doc_metrics(doc: dict, matrix: Sequence[Sequence[float]]) -> dict[str, float]:
-    """Per-document hard/normal/easy/acc of one win matrix plus its count of identical pairs.
-
-    The domain metrics are means of cells over documents, so the mean over documents of these values
-    equals ``matrix_metrics`` of all the documents' matrices (what lets lm-eval aggregate with ``mean``).
-    """
-    return {**matrix_metrics([matrix]), "n_identical_pairs": identical_pairs(doc["chosen"], doc["rejected"])}
-
-
-def doc_metrics(doc: dict, scores: Sequence[float]) -> dict[str, float]:
-    """Per-document metrics from the 6 scores of ``responses(doc)`` (chosen first, then rejected)."""
-    if len(scores) != 2 * N_STYLES:
-        raise ValueError(f"RM-Bench {doc['id']}: expected {2 * N_STYLES} scores, got {len(scores)}")
-    matrix = win_matrix(scores[:N_STYLES], scores[N_STYLES:], doc["chosen"], doc["rejected"])
-    return matrix_doc_metrics(doc, matrix)
+    texts = item({"id": "win matrix", "chosen": chosen_texts, "rejected": rejected_texts})
+    return matrix(pair_wins(texts, [*chosen_scores, *rejected_scores]))
 
 
 def mean_matrix(per_doc_matrices: Sequence[Sequence[Sequence[float]]]) -> list[list[float]]:

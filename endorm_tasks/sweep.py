@@ -2,9 +2,10 @@
 
 ``gamma``, ``reward_form`` and ``aggregate`` only change how stored per-token numbers are combined
 (SPEC §1), so a grid is evaluated from a ``token_store`` with no model call. Per benchmark this module
-says which responses a store holds (``*_requests``: the layout) and how they become the benchmark's
-metrics (``evaluate_*``, through the benchmark modules' own functions, so a swept value is what the
-lm-eval task would report for that configuration) and its pairs (``*_pairs``, for the length-bias report).
+builds the requests of the benchmark's items (``*_requests``: the layout of a store), rebuilds the items
+from a store (``*_items``) and turns rewards into the benchmark's metrics through the preference core
+and the benchmark module's ``metrics`` (``evaluate_*``), so a swept value is what the lm-eval task
+would report for that configuration.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from endorm_tasks import dsp, multifaceted, rmbench
 from endorm_tasks.formatting import format_context
 from endorm_tasks.length_bias import DEFAULT_EDGES, length_bias
+from endorm_tasks.preference import Item, is_identical, pair_wins
 from endorm_tasks.reward import RewardConfig, reward_from_stats
 from endorm_tasks.scorer import EndoScorer, TokenStats
 from endorm_tasks.token_store import NOT_SWEEPABLE, ResponseMeta, TokenStore, text_sha1
@@ -38,14 +40,6 @@ class ScoringRequest:
     query: str
     system: str | None
     text: str
-
-
-@dataclass(frozen=True)
-class Pair:
-    """Rows (in the store) of a chosen and a rejected response scored under the same condition."""
-
-    chosen: int
-    rejected: int
 
 
 def score_requests(
@@ -93,56 +87,65 @@ def outcome_rewards(store: TokenStore, config: RewardConfig) -> list[float]:
     return [reward_from_stats(s.q, s.v, s.v_next, config)[1] for s in store.stats]
 
 
-def rows_by_item(store: TokenStore) -> dict[str, dict[tuple[str | None, str, int], int]]:
-    """item -> (condition, role, index) -> row of the store."""
-    found: dict[str, dict[tuple[str | None, str, int], int]] = defaultdict(dict)
+# -- benchmark layouts: the requests of the items to score, and the items a store holds --
+# A store keeps no texts: in the items rebuilt from it each response is its SHA-1, which decides
+# identical pairs the same way (docs/definitions.md#sweep).
+
+RMBENCH_KEYS: tuple[tuple[str, int], ...] = tuple((role, i) for role in ("chosen", "rejected") for i in range(rmbench.N_STYLES))
+DSP_KEYS: tuple[tuple[str, int], ...] = tuple((key, 0) for key in dsp.RESPONSE_KEYS)
+StoredItem = tuple[Item, list[int]]
+"""An item rebuilt from a store and the store row of each of its responses."""
+
+
+def item_requests(item: Item, keys: Sequence[tuple[str, int]], group: str | None, condition: str | None) -> list[ScoringRequest]:
+    """One request per response of ``item``, stored as (role, index) ``keys[k]`` under ``group`` / ``condition``."""
+    return [
+        ScoringRequest(ResponseMeta(item.id, role, index, group, condition, text_sha1(text)), item.query, item.system, text)
+        for (role, index), text in zip(keys, item.responses, strict=True)
+    ]
+
+
+def stored_groups(store: TokenStore) -> dict[tuple[str, str | None], dict[tuple[str, int], int]]:
+    """(item, condition) -> (role, index) -> row of the store, in store order."""
+    found: dict[tuple[str, str | None], dict[tuple[str, int], int]] = defaultdict(dict)
     for row, meta in enumerate(store.responses):
-        found[meta.item][(meta.condition, meta.role, meta.index)] = row
+        found[(meta.item, meta.condition)][(meta.role, meta.index)] = row
     return found
 
 
-def is_identical(store: TokenStore, pair: Pair) -> bool:
-    return store.responses[pair.chosen].text_sha1 == store.responses[pair.rejected].text_sha1
+def sha1s(store: TokenStore, rows: Sequence[int]) -> list[str]:
+    return [store.responses[row].text_sha1 for row in rows]
+
+
+def item_wins(item: Item, rows: Sequence[int], rewards: Sequence[float]) -> list[float]:
+    return pair_wins(item, [rewards[row] for row in rows])
 
 
 # -- RM-Bench: 6 responses per document, no condition --
 
 
 def rmbench_requests(docs: Sequence[dict]) -> list[ScoringRequest]:
-    return [
-        ScoringRequest(ResponseMeta(doc["id"], role, i, doc["domain"], None, text_sha1(text)), doc["prompt"], None, text)
-        for doc in docs
-        for role in ("chosen", "rejected")
-        for i, text in enumerate(doc[role])
-    ]
+    return [r for doc in docs for r in item_requests(rmbench.item(doc), RMBENCH_KEYS, doc["domain"], None)]
 
 
-def rmbench_rows(store: TokenStore) -> dict[str, tuple[str, list[int], list[int]]]:
-    """item -> (domain, rows of chosen[0..2], rows of rejected[0..2])."""
-    out = {}
-    for item, rows in rows_by_item(store).items():
-        domain = store.responses[rows[(None, "chosen", 0)]].group
-        sides = [[rows[(None, role, i)] for i in range(rmbench.N_STYLES)] for role in ("chosen", "rejected")]
-        out[item] = (domain, *sides)
-    return out
+def rmbench_items(store: TokenStore) -> list[StoredItem]:
+    items = []
+    for (item_id, _), rows in stored_groups(store).items():
+        order = [rows[key] for key in RMBENCH_KEYS]
+        texts = sha1s(store, order)
+        doc = {"id": item_id, "domain": store.responses[order[0]].group, "chosen": texts[: rmbench.N_STYLES], "rejected": texts[rmbench.N_STYLES :]}
+        items.append((rmbench.item(doc), order))
+    return items
 
 
 def evaluate_rmbench(store: TokenStore, rewards: Sequence[float]) -> dict[str, dict[str, float]]:
     """{domain: {easy, normal, hard, acc}, "avg": the macro averages over the domains present}."""
     matrices: dict[str, list] = defaultdict(list)
-    sha = [r.text_sha1 for r in store.responses]
-    for domain, chosen, rejected in rmbench_rows(store).values():
-        matrices[domain].append(
-            rmbench.win_matrix([rewards[r] for r in chosen], [rewards[r] for r in rejected], [sha[r] for r in chosen], [sha[r] for r in rejected])
-        )
+    for item, rows in rmbench_items(store):
+        matrices[item.group].append(rmbench.matrix(item_wins(item, rows, rewards)))
     per_domain = {d: rmbench.matrix_metrics(matrices[d]) for d in rmbench.RMBENCH_DOMAINS if d in matrices}
     averages = rmbench.macro_average(per_domain)
     return {**per_domain, "avg": {name: averages[name] for name in rmbench.METRICS}}
-
-
-def rmbench_pairs(store: TokenStore) -> list[Pair]:
-    """All 9 (chosen[i], rejected[j]) cells of every document."""
-    return [Pair(c, r) for _, chosen, rejected in rmbench_rows(store).values() for c in chosen for r in rejected]
 
 
 # -- DSP: every response of a query under each of the 4 domain RMs --
@@ -150,46 +153,33 @@ def rmbench_pairs(store: TokenStore) -> list[Pair]:
 
 def dsp_requests(docs: Sequence[dict], data_dir: str | os.PathLike | None = None) -> list[ScoringRequest]:
     return [
-        ScoringRequest(ResponseMeta(doc["id"], key, 0, None, rm, text_sha1(text)), doc["query"], dsp.system_prompt(rm, data_dir), text)
+        r
         for doc in docs
         for rm in dsp.DSP_DOMAINS
-        for key, text in doc["responses"].items()
+        for r in item_requests(dsp.item({**doc, "system": dsp.system_prompt(rm, data_dir)}, rm), DSP_KEYS, None, rm)
     ]
 
 
-def dsp_rows(store: TokenStore) -> dict[tuple[str, str], dict[str, int]]:
-    """(item, RM domain) -> response key -> row."""
-    out: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    for item, rows in rows_by_item(store).items():
-        for (rm, key, _), row in rows.items():
-            out[(item, rm)][key] = row
-    return out
+def dsp_items(store: TokenStore) -> list[StoredItem]:
+    items = []
+    for (item_id, rm), rows in stored_groups(store).items():
+        order = [rows[key] for key in DSP_KEYS]
+        doc = {"id": item_id, "query": "", "responses": dict(zip(dsp.RESPONSE_KEYS, sha1s(store, order)))}
+        items.append((dsp.item(doc, rm), order))
+    return items
 
 
 def evaluate_dsp(store: TokenStore, rewards: Sequence[float]) -> dict[str, Any]:
     """The 4x4 matrix (rows = RM, columns = test domain, paper order), diagonal mean and specificity gap."""
     per_rm: dict[str, list[dict[str, float]]] = defaultdict(list)
-    for (item, rm), rows in dsp_rows(store).items():
-        doc = {"id": item, "responses": {key: store.responses[row].text_sha1 for key, row in rows.items()}}
-        per_rm[rm].append(dsp.doc_metrics(doc, rm, [rewards[rows[key]] for key in dsp.RESPONSE_KEYS]))
-    # The lm-eval tasks average per-document metrics over documents; dsp_matrix reads those means.
-    results = {
-        dsp.TASK_PREFIX + rm: {name: sum(m[name] for m in metrics) / len(metrics) for name in metrics[0]}
-        for rm, metrics in per_rm.items()
+    for item, rows in dsp_items(store):
+        per_rm[item.group].append(dsp.metrics(item, item_wins(item, rows, rewards)))
+    # The lm-eval tasks report the mean over documents of each per-document accuracy.
+    matrix = {
+        rm: {d: sum(m[f"acc_{d}"] for m in metrics) / len(metrics) for d in dsp.DSP_DOMAINS} for rm, metrics in per_rm.items()
     }
-    summary = dsp.dsp_matrix(results)
-    return {
-        "rms": summary["rms"],
-        "columns": summary["columns"],
-        "matrix": [[summary["matrix"][rm][d] for d in summary["columns"]] for rm in summary["rms"]],
-        "diagonal_mean": summary["diagonal_mean"],
-        "specificity_gap": summary["specificity_gap"],
-    }
-
-
-def dsp_pairs(store: TokenStore) -> list[Pair]:
-    """The diagonal pairs: each domain RM on its own test domain's 4 pairs per query."""
-    return [Pair(rows[c], rows[r]) for (_, rm), rows in dsp_rows(store).items() for c, r in dsp.domain_pairs({"responses": rows}, rm)]
+    summary = dsp.matrix_summary(matrix)
+    return {**summary, "matrix": [[summary["matrix"][rm][d] for d in summary["columns"]] for rm in summary["rms"]]}
 
 
 # -- Multifaceted-Bench: each row's answer against the other systems' answers, under the row's system --
@@ -197,26 +187,27 @@ def dsp_pairs(store: TokenStore) -> list[Pair]:
 
 def multifaceted_requests(rows: Sequence[dict]) -> list[ScoringRequest]:
     return [
-        ScoringRequest(ResponseMeta(doc["id"], "response", i, doc["source"], doc["id"], text_sha1(text)), doc["query"], doc["system"], text)
+        r
         for doc in multifaceted.row_docs(rows)
-        for i, text in enumerate(doc["responses"])
+        for r in item_requests(multifaceted.item(doc), [("response", i) for i in range(len(doc["responses"]))], doc["source"], doc["id"])
     ]
 
 
-def multifaceted_rows(store: TokenStore) -> dict[str, list[int]]:
-    """item (one conditioning row) -> rows of its responses: its own answer first, then the others."""
-    return {item: [rows[key] for key in sorted(rows, key=lambda k: k[2])] for item, rows in rows_by_item(store).items()}
+def multifaceted_items(store: TokenStore) -> list[StoredItem]:
+    items = []
+    for (item_id, _), rows in stored_groups(store).items():
+        order = [rows[key] for key in sorted(rows, key=lambda key: key[1])]
+        source = store.responses[order[0]].group
+        doc = {"id": item_id, "query": "", "system": "", "source_slug": multifaceted.source_slug(source), "responses": sha1s(store, order)}
+        items.append((multifaceted.item(doc), order))
+    return items
 
 
 def evaluate_multifaceted(store: TokenStore, rewards: Sequence[float]) -> dict[str, Any]:
     """{"acc": overall pair accuracy, "per_source": {source: acc}, "n_pairs", "n_unpaired_rows"}."""
     sources = sorted({r.group for r in store.responses if r.group is not None})
     slugs = {s: multifaceted.source_slug(s) for s in sources}
-    per_doc = []
-    for item, rows in multifaceted_rows(store).items():
-        source = store.responses[rows[0]].group
-        doc = {"id": item, "source_slug": slugs[source], "responses": [store.responses[r].text_sha1 for r in rows]}
-        per_doc.append(multifaceted.doc_metrics(doc, [rewards[r] for r in rows], list(slugs.values())))
+    per_doc = [multifaceted.metrics(item, item_wins(item, rows, rewards), list(slugs.values())) for item, rows in multifaceted_items(store)]
     return {
         "acc": multifaceted.pair_accuracy([m["acc"] for m in per_doc]),
         "per_source": {s: multifaceted.pair_accuracy([m[f"acc_{slug}"] for m in per_doc]) for s, slug in slugs.items()},
@@ -225,13 +216,9 @@ def evaluate_multifaceted(store: TokenStore, rewards: Sequence[float]) -> dict[s
     }
 
 
-def multifaceted_pairs(store: TokenStore) -> list[Pair]:
-    return [Pair(rows[0], other) for rows in multifaceted_rows(store).values() for other in rows[1:]]
-
-
 Evaluator = Callable[[TokenStore, Sequence[float]], dict[str, Any]]
 EVALUATORS: dict[str, Evaluator] = {"rmbench": evaluate_rmbench, "dsp": evaluate_dsp, "multifaceted": evaluate_multifaceted}
-PAIRS: dict[str, Callable[[TokenStore], list[Pair]]] = {"rmbench": rmbench_pairs, "dsp": dsp_pairs, "multifaceted": multifaceted_pairs}
+ITEMS: dict[str, Callable[[TokenStore], list[StoredItem]]] = {"rmbench": rmbench_items, "dsp": dsp_items, "multifaceted": multifaceted_items}
 HEADLINE: dict[str, Callable[[dict[str, Any]], float]] = {
     "rmbench": lambda result: result["avg"]["acc"],
     "dsp": lambda result: result["diagonal_mean"],
@@ -244,12 +231,24 @@ Multifaceted overall pair accuracy."""
 # -- the sweep --
 
 
+def store_pairs(store: TokenStore) -> list[tuple[int, int, bool]]:
+    """(chosen row, rejected row, identical texts) of the pairs the length-bias report reads: every pair,
+    except for DSP, where each domain RM is read on its own test domain's pairs (the diagonal)."""
+    benchmark = store.run.benchmark
+    return [
+        (rows[p.chosen], rows[p.rejected], is_identical(item, p))
+        for item, rows in ITEMS[benchmark](store)
+        for p in item.pairs
+        if benchmark != "dsp" or p.label == item.group
+    ]
+
+
 def store_length_bias(store: TokenStore, rewards: Sequence[float], edges: Sequence[float] = DEFAULT_EDGES) -> dict:
     """Length-bias report of one store under one configuration; pairs of identical texts are left out."""
-    pairs = [p for p in PAIRS[store.run.benchmark](store) if not is_identical(store, p)]
+    pairs = [(c, r) for c, r, identical in store_pairs(store) if not identical]
     n = [r.n_tokens for r in store.responses]
-    deltas = [n[p.chosen] - n[p.rejected] for p in pairs]
-    correct = [rewards[p.chosen] > rewards[p.rejected] for p in pairs]
+    deltas = [n[c] - n[r] for c, r in pairs]
+    correct = [rewards[c] > rewards[r] for c, r in pairs]
     return length_bias(deltas, correct, n, rewards, edges)
 
 

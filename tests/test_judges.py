@@ -8,30 +8,30 @@ import math
 import pytest
 from transformers import AutoTokenizer
 
+from endorm_tasks.dsp import item as dsp_item
+from endorm_tasks.dsp import metrics as dsp_metrics
 from endorm_tasks.formatting import prompt_templates
 from endorm_tasks.judges import (
     JudgeError,
-    JudgeItem,
     candidates,
-    dsp_item,
-    dsp_metrics,
     expected_score,
     judge_context,
     judge_messages,
     judge_requests,
     loglikelihood_equivalent,
-    multifaceted_item,
-    multifaceted_metrics,
     pair_wins,
     pairwise_preference,
     parse_score,
     prompt_responses,
     prompt_values,
-    rmbench_item,
-    rmbench_metrics,
     yes_probability,
 )
+from endorm_tasks.multifaceted import item as multifaceted_item
+from endorm_tasks.multifaceted import metrics as multifaceted_metrics
+from endorm_tasks.preference import Item, Pair
 from endorm_tasks.reward import RewardConfig
+from endorm_tasks.rmbench import item as rmbench_item
+from endorm_tasks.rmbench import metrics as rmbench_metrics
 
 from .conftest import SHARED_DOCS
 
@@ -152,7 +152,7 @@ def test_pairwise_averages_both_orders():
 
 def test_pairwise_wins_from_loglikelihoods():
     # DSP-like: pairs (0, 1) and (1, 0) need the same two orders, asked once each.
-    item = JudgeItem("Q", None, ("good", "bad", "good"), ((0, 1), (1, 0), (0, 2)))
+    item = Item("Q", "Q", None, ("good", "bad", "good"), (Pair(0, 1), Pair(1, 0), Pair(0, 2)))
     requests = judge_requests(lambda m: m[-1]["content"], "genrm_pairwise", item)
     assert len(requests) == 4 * 2  # orders (1, 0), (0, 1), (2, 0), (0, 2) x candidates YES, NO
     assert [c for _, c in requests[:2]] == ["YES", "NO"]
@@ -168,7 +168,7 @@ def test_pairwise_wins_from_loglikelihoods():
 
 
 def test_score_judge_wins():
-    item = JudgeItem("Q", "Be nice.", ("a", "b", "c"), ((0, 1), (0, 2), (1, 2)))
+    item = Item("Q", "Q", "Be nice.", ("a", "b", "c"), (Pair(0, 1), Pair(0, 2), Pair(1, 2)))
     lls = [math.log(0.6), math.log(0.2), math.log(0.1), math.log(0.3), math.log(0.5), math.log(0.5)]
     values = prompt_values("verifier", lls)
     assert values == pytest.approx([0.75, 0.25, 0.5])
@@ -198,12 +198,12 @@ def test_endorm_configs_that_equal_loglikelihood_judges():
 def test_rmbench_item_and_metrics():
     doc = {"id": "code/1", "prompt": "P", "chosen": ["c0", "c1", "c2"], "rejected": ["c0", "r1", "r2"]}
     item = rmbench_item(doc)
-    assert item.instruction is None and item.responses == ("c0", "c1", "c2", "c0", "r1", "r2")
-    assert item.pairs == ((0, 3), (0, 4), (0, 5), (1, 3), (1, 4), (1, 5), (2, 3), (2, 4), (2, 5))
+    assert item.system is None and item.responses == ("c0", "c1", "c2", "c0", "r1", "r2")
+    assert tuple((p.chosen, p.rejected) for p in item.pairs) == ((0, 3), (0, 4), (0, 5), (1, 3), (1, 4), (1, 5), (2, 3), (2, 4), (2, 5))
     # Verifier rewards: chosen 0.9, 0.2, 0.6; rejected 0.9 (same text as chosen[0]), 0.5, 0.1.
     wins = pair_wins("verifier", item, [0.9, 0.2, 0.6, 0.9, 0.5, 0.1])
     assert wins == [0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0]
-    metrics = rmbench_metrics(doc, item, wins)
+    metrics = rmbench_metrics(item, wins)
     assert metrics["hard"] == pytest.approx((1 + 1 + 1) / 3)  # cells (0,1), (0,2), (1,2)
     assert metrics["normal"] == pytest.approx((0 + 0 + 1) / 3)  # (0,0) is an identical pair
     assert metrics["easy"] == pytest.approx((0 + 0 + 1) / 3)  # (1,0), (2,0), (2,1)
@@ -215,10 +215,10 @@ def test_dsp_item_and_metrics():
     keys = ("academy", "business", "literature", "entertainment", "normal")
     doc = {"id": "dsp/0", "query": "Q", "rm": "business", "system": "Act as a manager.", "responses": {k: f"text {k}" for k in keys}}
     item = dsp_item(doc)
-    assert item.instruction == "Act as a manager." and item.responses == tuple(f"text {k}" for k in keys)
-    assert len(item.pairs) == 16 and item.pairs[:4] == ((0, 1), (0, 2), (0, 3), (0, 4))
+    assert item.system == "Act as a manager." and item.responses == tuple(f"text {k}" for k in keys)
+    assert len(item.pairs) == 16 and tuple((p.chosen, p.rejected) for p in item.pairs[:4]) == ((0, 1), (0, 2), (0, 3), (0, 4))
     rewards = [0.9, 0.8, 0.1, 0.5, 0.3]  # academy, business, literature, entertainment, normal
-    metrics = dsp_metrics(doc, item, pair_wins("verifier", item, rewards))
+    metrics = dsp_metrics(item, pair_wins("verifier", item, rewards))
     assert metrics["acc_academy"] == 1.0  # beats all four
     assert metrics["acc_business"] == 0.75  # loses to academy only
     assert metrics["acc_literature"] == 0.0
@@ -238,8 +238,8 @@ def test_dsp_pairwise_asks_each_order_once():
 def test_multifaceted_item_and_metrics():
     doc = {"id": "m/0", "query": "Q", "system": "I like short answers.", "source_slug": "koala", "responses": ["own", "other", "own"]}
     item = multifaceted_item(doc)
-    assert item.pairs == ((0, 1), (0, 2)) and item.instruction == "I like short answers."
-    metrics = multifaceted_metrics(doc, item, pair_wins("genrm_pointwise", item, [8.0, 3.0, 9.0]), ["flask", "koala"])
+    assert tuple((p.chosen, p.rejected) for p in item.pairs) == ((0, 1), (0, 2)) and item.system == "I like short answers."
+    metrics = multifaceted_metrics(item, pair_wins("genrm_pointwise", item, [8.0, 3.0, 9.0]), ["flask", "koala"])
     assert metrics == {"acc": (1, 2), "acc_flask": (0, 0), "acc_koala": (1, 2), "n_unpaired_rows": 0, "n_identical_pairs": 1}
     alone = multifaceted_item({**doc, "responses": ["own"]})
-    assert multifaceted_metrics(doc, alone, [], ["koala"])["n_unpaired_rows"] == 1
+    assert multifaceted_metrics(alone, [], ["koala"])["n_unpaired_rows"] == 1

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from endorm_tasks import dsp, judges, multifaceted, rmbench, sweep
-from endorm_tasks.preference import pair_win
+from endorm_tasks.preference import Item, pair_win
 
 REFACTOR = Path(__file__).parent / "fixtures" / "refactor"
 GOLDENS = REFACTOR / "metric_goldens.json"
@@ -228,7 +228,7 @@ def test_endorm_multifaceted(goldens, multifaceted_docs):
 # -- judge values (verifier, GenRM-Pointwise, GenRM-Pairwise) --
 
 
-def judge_wins(judge: str, item: judges.JudgeItem, run: dict, what: str) -> list[float]:
+def judge_wins(judge: str, item: Item, run: dict, what: str) -> list[float]:
     """Prompt values and pair wins from the frozen log-likelihoods, checked; as JudgeTask.process_results."""
     if not item.pairs:
         assert run == {"lls": [], "values": [], "wins": []}, what
@@ -246,9 +246,9 @@ def test_judges_rmbench(goldens, rmbench_docs, judge):
     frozen = goldens["rmbench"]["judges"][judge]
     per_doc = []
     for doc, run, want in zip(rmbench_docs, frozen["runs"], frozen["per_doc"]):
-        item = judges.rmbench_item(doc)
+        item = rmbench.item(doc)
         wins = judge_wins(judge, item, run, f"rmbench {judge} {doc['id']}")
-        per_doc.append(judges.rmbench_metrics(doc, item, wins))
+        per_doc.append(rmbench.metrics(item, wins))
         assert_same(per_doc[-1], want, f"rmbench {judge} per-document metrics of {doc['id']}")
     assert_same(rmbench_aggregate(per_doc, rmbench_docs), frozen["aggregate"], f"rmbench {judge} aggregate")
 
@@ -257,12 +257,12 @@ def test_judges_rmbench_generated_pointwise(goldens, rmbench_docs):
     frozen = goldens["rmbench"]["judges"]["genrm_pointwise_gen"]
     per_doc = []
     for doc, run, want in zip(rmbench_docs, frozen["runs"], frozen["per_doc"]):
-        item = judges.rmbench_item(doc)
+        item = rmbench.item(doc)
         values = [judges.parse_score(text) for text in run["texts"]]
         assert_same(values, run["values"], f"parsed scores of {doc['id']}")
         wins = judges.pair_wins("genrm_pointwise", item, values)
         assert_same(wins, run["wins"], f"generated pointwise wins of {doc['id']}")
-        per_doc.append(judges.rmbench_metrics(doc, item, wins))
+        per_doc.append(rmbench.metrics(item, wins))
         assert_same(per_doc[-1], want, f"generated pointwise per-document metrics of {doc['id']}")
     assert_same(rmbench_aggregate(per_doc, rmbench_docs), frozen["aggregate"], "generated pointwise aggregate")
 
@@ -274,9 +274,9 @@ def test_judges_dsp(goldens, dsp_docs, shared_data_dir, judge):
     for rm in dsp.DSP_DOMAINS:
         per_doc[rm] = []
         for doc, run, want in zip(dsp_rm_docs(dsp_docs, rm, shared_data_dir), frozen["runs"][rm], frozen["per_doc"][rm]):
-            item = judges.dsp_item(doc)
+            item = dsp.item(doc)
             wins = judge_wins(judge, item, run, f"dsp_rm-{rm} {judge} {doc['id']}")
-            per_doc[rm].append(judges.dsp_metrics(doc, item, wins))
+            per_doc[rm].append(dsp.metrics(item, wins))
             assert_same(per_doc[rm][-1], want, f"dsp_rm-{rm} {judge} per-document metrics of {doc['id']}")
     assert_same(dsp_aggregate(per_doc), frozen["aggregate"], f"dsp {judge} aggregate")
 
@@ -287,9 +287,9 @@ def test_judges_multifaceted(goldens, multifaceted_docs, judge):
     slugs = goldens["multifaceted"]["slugs"]
     per_doc = []
     for doc, run, want in zip(multifaceted_docs, frozen["runs"], frozen["per_doc"]):
-        item = judges.multifaceted_item(doc)
+        item = multifaceted.item(doc)
         wins = judge_wins(judge, item, run, f"multifaceted {judge} {doc['id']}")
-        per_doc.append(judges.multifaceted_metrics(doc, item, wins, slugs))
+        per_doc.append(multifaceted.metrics(item, wins, slugs))
         assert_same(per_doc[-1], want, f"multifaceted {judge} per-row metrics of {doc['id']}")
     assert_same(multifaceted_aggregate(per_doc, slugs), frozen["aggregate"], f"multifaceted {judge} aggregate")
 
@@ -378,9 +378,9 @@ def test_sweep_from_stored_statistics(goldens, generator, benchmark, request, sh
     frozen = goldens[benchmark]["sweep"]
     docs = request.getfixturevalue("multifaceted_rows" if benchmark == "multifaceted" else f"{benchmark}_docs")
     store, requests = sweep_store(benchmark, frozen, docs, shared_data_dir, generator)
-    pairs = sweep.PAIRS[benchmark](store)
-    assert_same([[p.chosen, p.rejected, sweep.is_identical(store, p)] for p in pairs], frozen["pairs"], f"{benchmark} pairs")
-    assert sum(sweep.is_identical(store, p) for p in pairs) == frozen["n_identical_pairs"]
+    pairs = sweep.store_pairs(store)
+    assert_same([[chosen, rejected, identical] for chosen, rejected, identical in pairs], frozen["pairs"], f"{benchmark} pairs")
+    assert sum(identical for _, _, identical in pairs) == frozen["n_identical_pairs"]
     assert len(frozen["configs"]) == len(frozen["runs"]) == 6
     for fields, run in zip(frozen["configs"], frozen["runs"]):
         config = RewardConfig(**fields)

@@ -11,6 +11,7 @@ import pytest
 
 from endorm_tasks import rmbench
 from endorm_tasks.data_sources import DataError
+from endorm_tasks.preference import identical_pairs
 
 
 def item(item_id: int, tag: str = "x") -> dict:
@@ -53,7 +54,7 @@ def test_identical_texts_are_ties_before_any_float_comparison():
     chosen, rejected = ["same", "c1", "c2"], ["r0", "same", "r2"]
     m = rmbench.win_matrix([5.0, 5.0, 5.0], [0.0, 0.0, 0.0], chosen, rejected)
     assert m == [[1.0, 0.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
-    assert rmbench.identical_pairs(chosen, rejected) == 1
+    assert identical_pairs(rmbench.item({"id": "chat/1", "chosen": chosen, "rejected": rejected})) == 1
     doc = {"id": "chat/1", "chosen": chosen, "rejected": rejected}
     assert rmbench.doc_metrics(doc, [5.0, 5.0, 5.0, 0.0, 0.0, 0.0])["n_identical_pairs"] == 1
 
@@ -88,7 +89,7 @@ def test_mean_of_per_document_values_equals_the_official_matrix_metrics():
         "acc": official.mean(),
     }
     docs = [item(i) for i in range(len(matrices))]
-    per_doc = [rmbench.matrix_doc_metrics(d, m.tolist()) for d, m in zip(docs, matrices)]
+    per_doc = [rmbench.metrics(rmbench.item(d), m.flatten().tolist()) for d, m in zip(docs, matrices)]
     assert {k: np.mean([p[k] for p in per_doc]) for k in expected} == pytest.approx(expected)
     assert rmbench.matrix_metrics(matrices.tolist()) == pytest.approx(expected)
 

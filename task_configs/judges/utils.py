@@ -3,7 +3,7 @@ classes in ``endorm_tasks.judge_task`` and the data loaders in each benchmark's 
 
 from __future__ import annotations
 
-from endorm_tasks.conditioned_task import total
+from endorm_tasks.task_base import total
 from endorm_tasks.dsp import custom_dataset as dsp_dataset
 from endorm_tasks.judge_task import (
     DSPJudgeTask,
