@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from endorm_tasks.config import RewardConfig
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.math_answers import EXTRACTIONS, FLEXIBLE_EXTRACT, STRICT_MATCH
 from endorm_tasks.math_eval import BENCHMARKS as MATH_BENCHMARKS
-from endorm_tasks.reward import RewardConfig
 from endorm_tasks.results import Metric, Run
 from endorm_tasks.rmbench import RMBENCH_DOMAINS, SAMPLE_SOURCE
 

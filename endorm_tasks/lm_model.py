@@ -3,8 +3,8 @@
 A subclass of lm-eval's ``HFLM`` so loading, ``accelerate launch`` data parallelism, generation and
 chat templates behave exactly as with ``--model hf``. Only ``loglikelihood`` changes: HF's drops the
 last input token and never computes the logits after the continuation, which V(s_{T+1}) needs, so
-every request is scored by ``EndoScorer`` over context + all scored tokens (SPEC §9). The model does
-not format prompts: the task builds the context (SPEC §2).
+every request is scored by ``EndoScorer`` over context + all scored tokens (docs/definitions.md#lm-eval).
+The model does not format prompts: the task builds the context (docs/definitions.md#who-formats).
 
 Judges with ``append_eos=False``: R = log p(y|x) + V(s_1), and V(s_1) cancels in p(YES) / (p(YES) +
 p(NO)), so likelihood-ratio judges give the same numbers under ``endorm`` as under ``hf``.
@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from dataclasses import fields
 
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
 from endorm_tasks.bundled import resolve_model_path
-from endorm_tasks.reward import ConfigError, RewardConfig
+from endorm_tasks.config import REWARD_KEYS, ConfigError, RewardConfig, parse_setting
 from endorm_tasks.scorer import EndoScorer
 
-ENDORM_OPTIONS: tuple[str, ...] = tuple(f.name for f in fields(RewardConfig))
+ENDORM_OPTIONS: tuple[str, ...] = REWARD_KEYS
 """The ``endorm`` model's own ``--model_args`` keys; any other key goes to lm-eval's ``hf`` model."""
 HF_OPTIONS: tuple[str, ...] = tuple(name for name in inspect.signature(HFLM.__init__).parameters if name not in ("self", "kwargs"))
 
@@ -46,39 +45,16 @@ def check_model_args(kwargs: dict) -> None:
             raise unknown_key_error(name)
 
 
-def number(name: str, value: float | str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise ConfigError(f"--model_args {name}={value!r}: expected a number") from None
-
-
 @register_model("endorm")
 class EndoRMLM(HFLM):
     """``--model endorm --model_args pretrained=...,gamma=1.0,alpha=1.0,reward_form=soft_bellman,
     aggregate=sum,append_eos=True,terminal_value=zero`` plus any ``hf`` model argument."""
 
-    def __init__(
-        self,
-        pretrained: str = "bundled",
-        gamma: float = 1.0,
-        alpha: float = 1.0,
-        reward_form: str = "soft_bellman",
-        aggregate: str = "sum",
-        append_eos: bool = True,
-        terminal_value: str = "zero",
-        **kwargs,
-    ) -> None:
+    def __init__(self, pretrained: str = "bundled", **kwargs) -> None:
+        settings = {name: kwargs.pop(name) for name in ENDORM_OPTIONS if name in kwargs}
         check_model_args(kwargs)
         try:
-            self.reward_config = RewardConfig(
-                gamma=number("gamma", gamma),
-                alpha=number("alpha", alpha),
-                reward_form=str(reward_form),
-                aggregate=str(aggregate),
-                append_eos=parse_bool("append_eos", append_eos),
-                terminal_value=str(terminal_value),
-            )
+            self.reward_config = RewardConfig(**{name: parse_setting(name, value) for name, value in settings.items()})
         except ConfigError as err:
             raise ConfigError(f"--model_args: {err}") from None
         kwargs.setdefault("device", "cpu" if not _cuda_available() else "cuda")
@@ -109,18 +85,6 @@ class EndoRMLM(HFLM):
     def get_model_info(self) -> dict:
         """HF's model info plus the reward configuration, so every results file records it."""
         return {**super().get_model_info(), "endorm_reward_config": self.reward_config.as_dict()}
-
-
-def parse_bool(name: str, value: bool | str) -> bool:
-    """lm-eval passes model_args as parsed strings; accept the spellings users type."""
-    if isinstance(value, bool):
-        return value
-    lowered = str(value).strip().lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise ConfigError(f"{name}={value!r}: expected a boolean (true or false)")
 
 
 def _cuda_available() -> bool:

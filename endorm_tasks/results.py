@@ -18,10 +18,8 @@ from typing import Any
 from lm_eval.utils import simple_parse_args_string
 
 from endorm_tasks.bundled import BUNDLED_NAME
+from endorm_tasks.config import REWARD_KEYS
 from endorm_tasks.data_sources import DataError, read_json
-
-REWARD_KEYS: tuple[str, ...] = ("gamma", "alpha", "reward_form", "aggregate", "append_eos", "terminal_value")
-"""The fields of ``reward.RewardConfig`` (SPEC §1), listed here so reading results never imports torch."""
 STDERR_SUFFIX = "_stderr"
 DEFAULT_FILTER = "none"
 DATA_SOURCE_KEY = "endorm_data_source"

@@ -1,4 +1,4 @@
-"""Batched, prefix-sharing computation of the endogenous reward (SPEC §1).
+"""Batched, prefix-sharing computation of the endogenous reward (docs/definitions.md#endogenous-reward).
 
 For every scored token the scorer needs three numbers: q_t = f(s_t, a_t), v_t = V(s_t) and
 v_next_t = V(s_{t+1}). It runs the model's decoder once per context (responses to the same context
@@ -20,7 +20,8 @@ import torch
 from tqdm.auto import tqdm
 
 from endorm_tasks.formatting import end_of_turn_id
-from endorm_tasks.reward import RewardConfig, reward_from_stats
+from endorm_tasks.config import ConfigError, RewardConfig, StatsSettings, SweepSettings
+from endorm_tasks.reward import reward_from_stats
 
 DEFAULT_BATCH_TOKENS = 4096
 """Padded tokens per batch on accelerators; on CPU the default is one response per batch."""
@@ -38,7 +39,7 @@ class ScoringError(ValueError):
 
 @dataclass
 class TokenStats:
-    """Per-token soft-Q statistics of one response; every reward configuration derives from them."""
+    """Per-token soft-Q statistics of one response; every ``SweepSettings`` derives a reward from them."""
 
     token_ids: list[int]
     q: torch.Tensor
@@ -47,6 +48,8 @@ class TokenStats:
     """V(s_t), float32 [T]."""
     v_next: torch.Tensor
     """V(s_{t+1}), float32 [T] (the last entry is the bootstrap value of the state after the response)."""
+    settings: StatsSettings = StatsSettings()
+    """alpha and end-of-turn the statistics were computed with; every reward from them records these."""
 
 
 @dataclass
@@ -140,6 +143,10 @@ class OutputHead:
             )
 
 
+def settings_text(settings: StatsSettings) -> str:
+    return ", ".join(f"{name}={value}" for name, value in vars(settings).items())
+
+
 def soft_value_in_place(logits: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     """``reward.soft_value`` of float32 ``logits`` rows, overwriting ``logits`` instead of allocating a
     second tensor of its size: the same operations in the same order as ``torch.logsumexp``."""
@@ -180,7 +187,7 @@ class EndoScorer:
         with torch.inference_mode():
             self.head.check(model, self.decoder)
 
-    # -- tokenization (SPEC §1: context and response encoded separately) --
+    # -- tokenization (docs/definitions.md#tokenisation: context and response encoded separately) --
 
     def encode_context(self, context: str) -> list[int]:
         """Context ids; the tokenizer adds BOS unless the rendered context already starts with it."""
@@ -230,11 +237,18 @@ class EndoScorer:
         stats = self.token_stats(pairs, names=names, progress=progress)
         return [self.reward(s) for s in stats]
 
-    def reward(self, stats: TokenStats, config: RewardConfig | None = None) -> ScoredResponse:
-        """Turn token stats into rewards under ``config`` (default: the scorer's)."""
-        config = config or self.config
-        rewards, outcome = reward_from_stats(stats.q, stats.v, stats.v_next, config)
-        return ScoredResponse(reward=outcome, token_rewards=rewards, stats=stats, config=config)
+    def reward(self, stats: TokenStats, config: SweepSettings | RewardConfig | None = None) -> ScoredResponse:
+        """Rewards from token stats under ``config``'s sweep settings (default: the scorer's). The result
+        records the statistics' own alpha and end-of-turn; a ``RewardConfig`` naming others is refused
+        (docs/definitions.md#reward-settings)."""
+        if isinstance(config, RewardConfig) and config.stats != stats.settings:
+            raise ConfigError(
+                f"the statistics were computed with {settings_text(stats.settings)}, not {settings_text(config.stats)}; "
+                "only gamma, reward_form, aggregate and terminal_value can change after scoring"
+            )
+        sweep = self.config.sweep if config is None else config.sweep if isinstance(config, RewardConfig) else config
+        rewards, outcome = reward_from_stats(stats.q, stats.v, stats.v_next, sweep)
+        return ScoredResponse(reward=outcome, token_rewards=rewards, stats=stats, config=RewardConfig(stats.settings, sweep))
 
     def token_stats(
         self,
@@ -340,6 +354,7 @@ class EndoScorer:
                     q=q[start : start + t].cpu(),
                     v=v[start : start + t].cpu(),
                     v_next=v[start + 1 : start + t + 1].cpu(),
+                    settings=self.config.stats,
                 )
             )
             start += t + 1

@@ -1,6 +1,7 @@
 """Token statistics of a scoring run, kept once so that reward configurations can be swept for free.
 
-Every reward form, gamma and aggregate is a function of three numbers per scored token (SPEC §1):
+Every reward form, gamma and aggregate is a function of three numbers per scored token
+(docs/definitions.md#token-reward):
 q_t = f(s_t, a_t), v_t = V(s_t) and v_next_t = V(s_{t+1}). A store keeps those, never the logits.
 One store = one benchmark scored by one model, as a directory of three files:
 
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from endorm_tasks.config import StatsSettings
 from endorm_tasks.data_sources import DataError, read_json, read_jsonl, require_fields
 from endorm_tasks.scorer import TokenStats
 
@@ -75,6 +77,11 @@ class RunMeta:
     extra: dict[str, Any] = field(default_factory=dict)
     """Anything else worth recording (domains, limit, ...)."""
 
+    @property
+    def settings(self) -> StatsSettings:
+        """The reward settings the stored statistics were computed with."""
+        return StatsSettings(alpha=self.alpha, append_eos=self.append_eos)
+
 
 @dataclass
 class TokenStore:
@@ -94,6 +101,9 @@ def save_store(path: Path, run: RunMeta, responses: Sequence[ResponseMeta], stat
     if len(responses) != len(stats):
         raise ValueError(f"{len(responses)} response rows but {len(stats)} token stats")
     lengths = [len(s.token_ids) for s in stats]
+    computed = {s.settings for s in stats} - {run.settings}
+    if computed:
+        raise ValueError(f"run.json would record {run.settings} but statistics were computed with {computed.pop()}")
     for meta, n in zip(responses, lengths):
         if meta.n_tokens != n:
             raise ValueError(f"{meta.item} {meta.role}[{meta.index}]: n_tokens {meta.n_tokens} but {n} stats")
@@ -141,7 +151,7 @@ def load_store(path: Path) -> TokenStore:
     offsets = arrays["offsets"]
     if len(offsets) != len(responses) + 1:
         raise DataError(f"{path / STATS_FILE}: field 'offsets' has {len(offsets)} entries, expected {len(responses) + 1}")
-    stats = []
+    stats, settings = [], run.settings
     for k, meta in enumerate(responses):
         lo, hi = int(offsets[k]), int(offsets[k + 1])
         if hi - lo != meta.n_tokens:
@@ -152,6 +162,7 @@ def load_store(path: Path) -> TokenStore:
                 q=torch.from_numpy(arrays["q"][lo:hi].copy()),
                 v=torch.from_numpy(arrays["v"][lo:hi].copy()),
                 v_next=torch.from_numpy(arrays["v_next"][lo:hi].copy()),
+                settings=settings,
             )
         )
     return TokenStore(run=run, responses=responses, stats=stats)

@@ -20,7 +20,6 @@ def heavy_modules_after_import(*modules: str) -> list[str]:
     return [m for m in done.stdout.strip().split(",") if m]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: reporting must not import torch")
 def test_reporting_modules_do_not_import_torch():
     assert "torch" not in heavy_modules_after_import(*REPORTING)
 
