@@ -1,4 +1,4 @@
-"""DSP, Domain-Specific Preference (Cheng et al. 2023, arXiv 2309.03126): data, pairs, 4x4 matrix (SPEC §3).
+"""DSP, Domain-Specific Preference (Cheng et al. 2023, arXiv 2309.03126): data, pairs, 4x4 matrix (docs/definitions.md#dsp).
 
 Each query has one response per domain (academy, business, entertainment, literature) plus the
 original Alpaca answer (``normal``). For test domain D, chosen = responses[D] and rejected = each of
@@ -244,7 +244,7 @@ def summary_markdown(results: Mapping[str, Any]) -> str | None:
 
 def custom_dataset(rm: str, data_dir: str | None = None, **_metadata):
     """lm-eval ``custom_dataset`` of the ``rm`` task: every query, with that RM's system prompt as
-    ``system``. lm-eval passes the task metadata, model_args and ``--metadata`` as keywords (SPEC §9)."""
+    ``system``. lm-eval passes the task metadata, model_args and ``--metadata`` as keywords (docs/definitions.md#lm-eval)."""
     import datasets
 
     system = system_prompt(rm, data_dir)

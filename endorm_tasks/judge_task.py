@@ -1,4 +1,4 @@
-"""lm-eval task classes of the judge baselines (SPEC §3): one per benchmark, the judge from the YAML.
+"""lm-eval task classes of the judge baselines (docs/definitions.md#judges): one per benchmark, the judge from the YAML.
 
 The judge prompts are rendered inside ``construct_requests`` with the ``chat_template`` callback
 lm-eval passes (the model's own template, with the generation prompt), so the same task runs with
@@ -20,7 +20,7 @@ from endorm_tasks.tasks import DSPItems, MultifacetedItems, RMBenchItems
 
 def check_fits(model: object, texts: Sequence[str], reserve: int, where: str) -> None:
     """HF's model keeps only the last ``max_length`` tokens of a request without a word: refuse a
-    judge prompt that would lose its beginning (SPEC §8) instead of scoring a truncated prompt."""
+    judge prompt that would lose its beginning (docs/definitions.md#safeguards) instead of scoring a truncated prompt."""
     if not (hasattr(model, "tok_encode") and hasattr(model, "max_length")):
         return
     longest = max(len(model.tok_encode(text)) for text in texts) + reserve

@@ -1,12 +1,12 @@
-"""LLM-as-a-judge baselines of the paper (SPEC §3 "Baseline judges", §5): prompts and scoring rules.
+"""LLM-as-a-judge baselines of the paper: prompts and scoring rules (docs/definitions.md#judges).
 
-Three judges read the same base model as EndoRM through the App. D templates: the Generative
-Verifier (p(YES) for one response), GenRM-Pointwise (the probability-weighted 1..10 score) and
-GenRM-Pairwise (p(YES) for "Response 2 is better", both orders averaged). Every rule here is a pure
+Three judges read the same base model as EndoRM through the App. D templates
+(docs/definitions.md#prompt-templates): the Generative Verifier (p(YES) for one response),
+GenRM-Pointwise (the probability-weighted 1..10 score) and GenRM-Pairwise (p(YES) for "Response 2 is better", both orders averaged). Every rule here is a pure
 function of log-likelihoods of full candidate continuations (p(c) = exp(loglikelihood(c | context))),
 so results are deterministic and need no sampling. A candidate's probability is that of its tokens
 being generated, not of the answer ending there: p("1") includes the mass of "10" ("1","0" for
-SmolLM2), as SPEC §3 defines it.
+SmolLM2), as docs/definitions.md#judges defines it.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def judge_messages(judge: str, query: str, responses: Sequence[str], instruction
     """Chat messages of one judge prompt; ``responses`` = (response,) or (response1, response2).
 
     With an instruction: the judge's own system message and the instruction in the user text.
-    Without one (empty or None): no system message, so the model's default applies (SPEC §3).
+    Without one (empty or None): no system message, so the model's default applies (docs/definitions.md#judges).
     """
     if len(responses) != responses_per_prompt(judge):
         raise JudgeError(f"the {judge} judge shows {responses_per_prompt(judge)} response(s), got {len(responses)}")

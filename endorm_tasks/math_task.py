@@ -9,11 +9,12 @@ per problem of the avg@k tasks (default their YAML ``repeats``).
 
 from __future__ import annotations
 
-from lm_eval.api.task import ConfigurableTask
-
 from endorm_tasks.formatting import plain_template_context
 from endorm_tasks.math_answers import FLEXIBLE_EXTRACT, STRICT_MATCH
 from endorm_tasks.math_eval import answers_metrics, extracted_answers
+from endorm_tasks.task_base import EndoTask, total
+
+__all__ = ["MathTask", "flexible_extract", "process_results", "strict_match", "total"]
 
 
 def extract_all(resps: list[list[str]], docs: list[dict], extraction_name: str) -> list[list[list[str]]]:
@@ -37,29 +38,22 @@ def process_results(doc: dict, results: list[list[list[str]]]) -> dict[str, floa
     return answers_metrics(doc, predictions)
 
 
-def total(items: list[float]) -> float:
-    """Aggregation for counts (``n_timeouts``, ``n_samples``): lm-eval has no built-in ``sum``."""
-    return float(sum(items))
-
-
 def positive_int(value, name: str) -> int:
     if isinstance(value, bool) or int(value) != float(value) or int(value) < 1:
         raise ValueError(f"metadata {name}={value!r}: expected a positive integer")
     return int(value)
 
 
-class MathTask(ConfigurableTask):
+class MathTask(EndoTask):
     """Generation task whose avg@k tasks take ``k`` from the metadata, with a plain-text prompt when no
     chat template is applied."""
 
-    def __init__(self, config: dict | None = None) -> None:
-        # lm-eval hands the YAML's `class` key to the constructor, and its TaskConfig rejects it.
-        config = {k: v for k, v in (config or {}).items() if k != "class"}
+    def prepare_config(self, config: dict) -> dict:
         k = (config.get("metadata") or {}).get("k")
         # Only avg@k tasks (YAML repeats > 1) take k: pass@1 tasks keep one sample per problem.
         if k is not None and config.get("repeats", 1) > 1:
-            config["repeats"] = positive_int(k, "k")
-        super().__init__(config=config)
+            return {**config, "repeats": positive_int(k, "k")}
+        return config
 
     def fewshot_context(
         self,

@@ -1,4 +1,4 @@
-"""Multifaceted-Bench (Lee et al. 2024, Janus, arXiv 2405.17977): loading and cross-system pairs (SPEC §3).
+"""Multifaceted-Bench (Lee et al. 2024, Janus, arXiv 2405.17977): loading and cross-system pairs (docs/definitions.md#multifaceted).
 
 Rows: ``source`` (origin benchmark), ``system`` (one person's preference), ``prompt``,
 ``reference_answer``, ``rubric``. There are no pairs upstream: rows are grouped by identical prompt,
@@ -167,7 +167,7 @@ def register_source_metrics(task) -> list[str]:
 
 def custom_dataset(multifaceted_path: str | None = None, data_dir: str | None = None, **_metadata):
     """lm-eval ``custom_dataset``: one ``test`` split of row documents. lm-eval passes the task metadata,
-    model_args and ``--metadata`` as keywords (SPEC §9); ``multifaceted_path`` and ``data_dir`` are read."""
+    model_args and ``--metadata`` as keywords (docs/definitions.md#lm-eval); ``multifaceted_path`` and ``data_dir`` are read."""
     import datasets
 
     docs = row_docs(load_multifaceted(multifaceted_path, data_dir))

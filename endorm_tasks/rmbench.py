@@ -1,4 +1,4 @@
-"""RM-Bench (Liu et al., ICLR 2025): loading and the official Easy/Normal/Hard scoring (SPEC §3).
+"""RM-Bench (Liu et al., ICLR 2025): loading and the official Easy/Normal/Hard scoring (docs/definitions.md#rmbench).
 
 One document = one prompt with 3 chosen and 3 rejected responses in style order [concise, detailed
 plain, detailed markdown]. Per domain, M[i][j] = fraction of documents where chosen[i] scores strictly
@@ -164,7 +164,7 @@ def load_rmbench(domain: str, data_dir: str | os.PathLike | None = None) -> list
 
 def custom_dataset(domain: str, data_dir: str | None = None, **_metadata) -> datasets.DatasetDict:
     """lm-eval ``custom_dataset``: one ``test`` split. lm-eval passes the task metadata, model_args and
-    ``--metadata`` as keywords (SPEC §9); only ``data_dir`` is read here."""
+    ``--metadata`` as keywords (docs/definitions.md#lm-eval); only ``data_dir`` is read here."""
     import datasets
 
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(load_rmbench(domain, data_dir))})
@@ -244,7 +244,7 @@ def matrix_metrics(per_doc_matrices: Sequence[Sequence[Sequence[float]]]) -> dic
 
 
 def macro_average(per_domain: dict[str, dict[str, float]]) -> dict[str, float | list[str]]:
-    """Mean of each metric over the domains present, and which domains those were (SPEC §3)."""
+    """Mean of each metric over the domains present, and which domains those were (docs/definitions.md#rmbench)."""
     if not per_domain:
         raise ValueError("no domains to average")
     for domain in per_domain:

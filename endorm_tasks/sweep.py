@@ -1,7 +1,7 @@
 """Reward-configuration sweeps from stored token statistics: score once, evaluate every setting free.
 
 ``gamma``, ``reward_form`` and ``aggregate`` only change how stored per-token numbers are combined
-(SPEC §1), so a grid is evaluated from a ``token_store`` with no model call. Per benchmark this module
+(docs/definitions.md#reward-settings), so a grid is evaluated from a ``token_store`` with no model call. Per benchmark this module
 builds the requests of the benchmark's items (``*_requests``: the layout of a store), rebuilds the items
 from a store (``*_items``) and turns rewards into the benchmark's metrics through the preference core
 and the benchmark module's ``metrics`` (``evaluate_*``), so a swept value is what the lm-eval task
@@ -70,7 +70,7 @@ def reward_grid(
     alpha: float = 1.0,
     append_eos: bool = True,
 ) -> list[RewardConfig]:
-    """Every (form, aggregate, gamma) combination, the default first; ``mean`` only at gamma 1 (SPEC §1)."""
+    """Every (form, aggregate, gamma) combination, the default first; ``mean`` only at gamma 1 (docs/definitions.md#aggregation)."""
     configs = [
         RewardConfig(gamma=g, alpha=alpha, reward_form=f, aggregate=a, append_eos=append_eos)
         for f in forms
