@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from endorm_tasks import judges
+from endorm_tasks import dsp, judges, rmbench
 from endorm_tasks.judges import JudgeError
 from endorm_tasks.preference import Item
 from endorm_tasks.task_base import PreferenceTask
-from endorm_tasks.tasks import DSPItems, MultifacetedItems, RMBenchItems
+from endorm_tasks.tasks import MultifacetedSources
 
 
 def check_fits(model: object, texts: Sequence[str], reserve: int, where: str) -> None:
@@ -32,7 +32,7 @@ def check_fits(model: object, texts: Sequence[str], reserve: int, where: str) ->
 
 
 class JudgeTask(PreferenceTask):
-    """A judge over one benchmark; combined with the benchmark's items (``tasks.RMBenchItems``, ...)."""
+    """A judge over the items of one benchmark (``benchmark``), the judge named by the YAML."""
 
     def __init__(self, config: dict | None = None) -> None:
         super().__init__(config)
@@ -67,15 +67,19 @@ class JudgeTask(PreferenceTask):
         return judges.pair_wins(self.judge, item, self.prompt_values(results)) if item.pairs else []
 
 
-class RMBenchJudgeTask(RMBenchItems, JudgeTask):
+class RMBenchJudgeTask(JudgeTask):
     """RM-Bench without instruction: hard/normal/easy/acc of the 3x3 win matrix, as ``rmbench_*``."""
 
+    benchmark = rmbench
 
-class DSPJudgeTask(DSPItems, JudgeTask):
+
+class DSPJudgeTask(JudgeTask):
     """A DSP domain RM: the domain system prompt is the judge's instruction; metrics as ``dsp_rm-*``."""
 
+    benchmark = dsp
 
-class MultifacetedJudgeTask(MultifacetedItems, JudgeTask):
+
+class MultifacetedJudgeTask(MultifacetedSources, JudgeTask):
     """Multifaceted-Bench: the row's system is the instruction; acc, acc_<source slug> as ``multifaceted``."""
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from endorm_tasks import dsp, multifaceted, rmbench
-from endorm_tasks.formatting import format_context
+from endorm_tasks.contexts import Renderer, scored_context
 from endorm_tasks.length_bias import DEFAULT_EDGES, length_bias
 from endorm_tasks.preference import Item, is_identical, pair_wins
 from endorm_tasks.reward import RewardConfig, reward_from_stats
@@ -46,7 +46,8 @@ def score_requests(
     scorer: EndoScorer, requests: Sequence[ScoringRequest], prompt_format: str = "chat", progress: bool = False
 ) -> tuple[list[ResponseMeta], list[TokenStats]]:
     """Run the model once over ``requests``: their metadata (token counts filled in) and token stats."""
-    contexts = [format_context(scorer.tokenizer, r.query, r.system, prompt_format) for r in requests]
+    renderer = Renderer.from_tokenizer(scorer.tokenizer)
+    contexts = [scored_context(renderer, r.query, r.system, prompt_format) for r in requests]
     names = [f"{r.meta.item} {r.meta.condition or ''} {r.meta.role}[{r.meta.index}]" for r in requests]
     scored = scorer.score(contexts, [r.text for r in requests], names=names, progress=progress)
     return [replace(r.meta, n_tokens=len(s.token_ids)) for r, s in zip(requests, scored)], [s.stats for s in scored]
@@ -113,8 +114,19 @@ def stored_groups(store: TokenStore) -> dict[tuple[str, str | None], dict[tuple[
     return found
 
 
-def sha1s(store: TokenStore, rows: Sequence[int]) -> list[str]:
-    return [store.responses[row].text_sha1 for row in rows]
+def stored_items(
+    store: TokenStore,
+    keys: Callable[[dict[tuple[str, int], int]], Sequence[tuple[str, int]]],
+    item_of: Callable[[str, str | None, str | None, list[str]], Item],
+) -> list[StoredItem]:
+    """The items of a store: per (item, condition), the rows in ``keys`` order and
+    ``item_of(item id, condition, group of the first row, SHA-1 of each row)``."""
+    items = []
+    for (item_id, condition), rows in stored_groups(store).items():
+        order = [rows[key] for key in keys(rows)]
+        texts = [store.responses[row].text_sha1 for row in order]
+        items.append((item_of(item_id, condition, store.responses[order[0]].group, texts), order))
+    return items
 
 
 def item_wins(item: Item, rows: Sequence[int], rewards: Sequence[float]) -> list[float]:
@@ -129,13 +141,10 @@ def rmbench_requests(docs: Sequence[dict]) -> list[ScoringRequest]:
 
 
 def rmbench_items(store: TokenStore) -> list[StoredItem]:
-    items = []
-    for (item_id, _), rows in stored_groups(store).items():
-        order = [rows[key] for key in RMBENCH_KEYS]
-        texts = sha1s(store, order)
-        doc = {"id": item_id, "domain": store.responses[order[0]].group, "chosen": texts[: rmbench.N_STYLES], "rejected": texts[rmbench.N_STYLES :]}
-        items.append((rmbench.item(doc), order))
-    return items
+    def item_of(item_id: str, _: str | None, domain: str | None, texts: list[str]) -> Item:
+        return rmbench.item({"id": item_id, "domain": domain, "chosen": texts[: rmbench.N_STYLES], "rejected": texts[rmbench.N_STYLES :]})
+
+    return stored_items(store, lambda rows: RMBENCH_KEYS, item_of)
 
 
 def evaluate_rmbench(store: TokenStore, rewards: Sequence[float]) -> dict[str, dict[str, float]]:
@@ -161,12 +170,10 @@ def dsp_requests(docs: Sequence[dict], data_dir: str | os.PathLike | None = None
 
 
 def dsp_items(store: TokenStore) -> list[StoredItem]:
-    items = []
-    for (item_id, rm), rows in stored_groups(store).items():
-        order = [rows[key] for key in DSP_KEYS]
-        doc = {"id": item_id, "query": "", "responses": dict(zip(dsp.RESPONSE_KEYS, sha1s(store, order)))}
-        items.append((dsp.item(doc, rm), order))
-    return items
+    def item_of(item_id: str, rm: str | None, _: str | None, texts: list[str]) -> Item:
+        return dsp.item({"id": item_id, "query": "", "responses": dict(zip(dsp.RESPONSE_KEYS, texts))}, rm)
+
+    return stored_items(store, lambda rows: DSP_KEYS, item_of)
 
 
 def evaluate_dsp(store: TokenStore, rewards: Sequence[float]) -> dict[str, Any]:
@@ -194,13 +201,10 @@ def multifaceted_requests(rows: Sequence[dict]) -> list[ScoringRequest]:
 
 
 def multifaceted_items(store: TokenStore) -> list[StoredItem]:
-    items = []
-    for (item_id, _), rows in stored_groups(store).items():
-        order = [rows[key] for key in sorted(rows, key=lambda key: key[1])]
-        source = store.responses[order[0]].group
-        doc = {"id": item_id, "query": "", "system": "", "source_slug": multifaceted.source_slug(source), "responses": sha1s(store, order)}
-        items.append((multifaceted.item(doc), order))
-    return items
+    def item_of(item_id: str, _: str | None, source: str | None, texts: list[str]) -> Item:
+        return multifaceted.item({"id": item_id, "query": "", "system": "", "source_slug": multifaceted.source_slug(source), "responses": texts})
+
+    return stored_items(store, lambda rows: sorted(rows, key=lambda key: key[1]), item_of)
 
 
 def evaluate_multifaceted(store: TokenStore, rewards: Sequence[float]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from types import ModuleType
 
 from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
@@ -47,8 +48,11 @@ class EndoTask(ConfigurableTask):
 
 
 class PreferenceTask(EndoTask):
-    """A benchmark task: each document becomes a preference ``Item``; its requests' results become
-    pair wins (``wins``) and the wins the benchmark's metrics (``metrics``)."""
+    """A benchmark task: each document becomes a preference ``Item`` of the ``benchmark`` module (its
+    ``item(doc)``); the requests' results become pair wins (``wins``) and the wins the benchmark's
+    metrics (its ``metrics(item, wins)``)."""
+
+    benchmark: ModuleType
 
     def prepare_config(self, config: dict) -> dict:
         # Without a process_results in the config, lm-eval looks each metric name it does not know
@@ -56,10 +60,10 @@ class PreferenceTask(EndoTask):
         return {**config, "process_results": self.process_results}
 
     def item(self, doc: dict) -> Item:
-        raise NotImplementedError
+        return self.benchmark.item(doc)
 
     def metrics(self, item: Item, wins: Sequence[float]) -> dict[str, object]:
-        raise NotImplementedError
+        return self.benchmark.metrics(item, wins)
 
     def request_arguments(self, doc: dict, ctx: str, chat_template: Callable | None, metadata: tuple) -> list[tuple]:
         """The arguments of the document's requests, in the order ``wins`` reads their results."""
