@@ -161,18 +161,19 @@ def parse_setting(name: str, value: Any) -> Any:
 
 
 def add_arguments(parser: argparse.ArgumentParser, *parts: type) -> None:
-    """One ``--<setting>`` flag per field of ``parts`` (``StatsSettings``, ``SweepSettings``): type,
-    choices, default and help from the field."""
-    for part in parts:
-        types = _field_types(part)
-        for f in dataclasses.fields(part):
-            kind, doc = types[f.name], f"{f.metadata['help']} (default {f.default})"
-            if kind is bool:
-                parser.add_argument(f"--{f.name}", action=argparse.BooleanOptionalAction, default=f.default, help=doc)
-            elif typing.get_args(kind):
-                parser.add_argument(f"--{f.name}", choices=typing.get_args(kind), default=f.default, help=doc)
-            else:
-                parser.add_argument(f"--{f.name}", type=kind, default=f.default, help=doc)
+    """One ``--<setting>`` flag per field of ``parts`` (``StatsSettings``, ``SweepSettings``), in
+    ``REWARD_KEYS`` order: type, choices, default and help from the field."""
+    for name in REWARD_KEYS:
+        owner, f = setting_field(name)
+        if owner not in parts:
+            continue
+        kind, doc = _field_types(owner)[name], f"{f.metadata['help']} (default {f.default})"
+        if kind is bool:
+            parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=f.default, help=doc)
+        elif typing.get_args(kind):
+            parser.add_argument(f"--{name}", choices=typing.get_args(kind), default=f.default, help=doc)
+        else:
+            parser.add_argument(f"--{name}", type=kind, default=f.default, help=doc)
 
 
 def from_arguments(args: argparse.Namespace, part: type) -> Any:

@@ -1,10 +1,10 @@
-"""Prompt formats of SPEC §2 and the end-of-turn token that closes every scored response.
+"""Prompt formats (docs/definitions.md#prompt-formats): their names, the paper's App. D templates,
+the sentinel that marks where a response starts, and the end-of-turn token that closes every scored
+response.
 
 ``chat``: the model's chat template; system = the instruction (if any), user = the query, the
 response is the assistant turn. ``template``: the paper's App. D EndoRM template, the response sits
-inside the user turn after ``### Response``. In both, the context is the rendering up to where the
-response starts, found with a sentinel so no template's quirks (generation prompts, thinking tags)
-need special cases.
+inside the user turn after ``### Response``. Contexts are built in one place, ``endorm_tasks.contexts``.
 """
 
 from __future__ import annotations
@@ -58,26 +58,6 @@ def prefix_before_sentinel(rendered: str) -> str:
     return rendered.split(SENTINEL)[0]
 
 
-def context_messages(query: str, system: str | None, prompt_format: str) -> list[dict[str, str]]:
-    """Messages whose rendering puts ``SENTINEL`` where the scored response begins."""
-    if check_prompt_format(prompt_format) == "chat":
-        turns = [{"role": "user", "content": query}, {"role": "assistant", "content": SENTINEL}]
-    else:
-        turns = [{"role": "user", "content": template_user_text(query, SENTINEL)}]
-    return system_messages(system) + turns
-
-
-def render_context(render: ChatRenderer, query: str, system: str | None = None, prompt_format: str = "chat") -> str:
-    """Context of SPEC §2 rendered by any chat renderer (a tokenizer's, or lm-eval's callback)."""
-    return prefix_before_sentinel(render(context_messages(query, system, prompt_format)))
-
-
-def plain_template_context(query: str, system: str | None = None) -> str:
-    """``template`` format for a model without a chat template (SPEC §2)."""
-    head = f"{system}\n\n" if system else ""
-    return head + prefix_before_sentinel(template_user_text(query, SENTINEL))
-
-
 def tokenizer_renderer(tokenizer) -> ChatRenderer:
     """Render messages with the tokenizer's own chat template, as text."""
 
@@ -88,14 +68,17 @@ def tokenizer_renderer(tokenizer) -> ChatRenderer:
 
 
 def format_context(tokenizer, query: str, system: str | None = None, prompt_format: str = "chat") -> str:
-    """The context x of SPEC §2 for one query, in ``chat`` or ``template`` format."""
-    check_prompt_format(prompt_format)
-    if getattr(tokenizer, "chat_template", None):
-        return render_context(tokenizer_renderer(tokenizer), query, system, prompt_format)
-    if prompt_format == "chat":
-        name = getattr(tokenizer, "name_or_path", "this model")
-        raise FormatError(f"{name} has no chat template: use prompt_format='template' (or give it a template)")
-    return plain_template_context(query, system)
+    """The context x for one query under the tokenizer's own chat template: ``contexts.scored_context``."""
+    from endorm_tasks.contexts import Renderer, scored_context
+
+    return scored_context(Renderer.from_tokenizer(tokenizer), query, system, prompt_format)
+
+
+def plain_template_context(query: str, system: str | None = None) -> str:
+    """``template`` format for a model without a chat template: ``contexts.plain_template_context``."""
+    from endorm_tasks.contexts import plain_template_context as plain
+
+    return plain(query, system)
 
 
 def end_of_turn_id(tokenizer) -> int:

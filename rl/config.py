@@ -21,12 +21,16 @@ import yaml
 from trl import GRPOConfig, TrlParser
 
 from endorm_tasks.bundled import ModelError
-from endorm_tasks.reward import RewardConfig
+from endorm_tasks.config import REWARD_KEYS, RewardConfig
 
 DTYPES = ("float32", "bfloat16", "float16")
 REWARDS = ("endogenous", "rule", "hybrid")
 DATA = ("math", "arithmetic")
 EXTRACTIONS = ("strict-match", "flexible-extract")
+SET_PER_COMPLETION = ("append_eos", "terminal_value")
+"""Reward settings training decides itself: the end-of-turn token is always scored after a finished
+completion, and the terminal value follows how it ended (docs/definitions.md#rl-terminal-value); every
+other reward setting is a key of this config."""
 RESUMABLE_KEYS = frozenset({"max_steps", "save_steps", "logging_steps", "torch_threads", "output_dir"})
 """Keys a resumed run may change; any other difference from the recorded config needs ``--force``."""
 
@@ -141,9 +145,9 @@ class EndoRLConfig(GRPOConfig):
         return self.reward in ("rule", "hybrid")
 
     def reward_config(self) -> RewardConfig:
-        """The endogenous reward's options; ``terminal_value`` is decided per completion."""
+        """The endogenous reward's settings from this config's keys (``SET_PER_COMPLETION`` aside)."""
         try:
-            return RewardConfig(gamma=self.gamma, alpha=self.alpha, reward_form=self.reward_form, aggregate=self.aggregate)
+            return RewardConfig(**{name: getattr(self, name) for name in REWARD_KEYS if name not in SET_PER_COMPLETION})
         except ValueError as err:
             raise ConfigError(str(err)) from err
 

@@ -14,10 +14,11 @@ from dataclasses import replace
 from typing import Any
 
 from endorm_tasks.bundled import load_model_and_tokenizer
-from endorm_tasks.formatting import FormatError, format_context
+from endorm_tasks.config import RewardConfig, SweepSettings
+from endorm_tasks.contexts import Renderer, scored_context
+from endorm_tasks.formatting import FormatError
 from endorm_tasks.math_answers import EXTRACTIONS
 from endorm_tasks.math_check import check_answers
-from endorm_tasks.reward import RewardConfig
 from endorm_tasks.scorer import EndoScorer, TokenStats
 
 Prompt = str | list[dict[str, str]]
@@ -25,7 +26,8 @@ Prompt = str | list[dict[str, str]]
 
 def prompt_context(tokenizer, prompt: Prompt) -> str:
     """The reward model's context for a TRL prompt: a conversational prompt (optional system message and
-    one user message, the evaluation format) is rendered with ``format_context``; a plain string is
+    one user message, the evaluation format) is rendered by ``scored_context`` in the ``chat`` format
+    with the tokenizer's template, as every other scorer of the project renders it; a plain string is
     already formatted text and is used as is, like TRL does for generation."""
     if isinstance(prompt, str):
         return prompt
@@ -33,7 +35,7 @@ def prompt_context(tokenizer, prompt: Prompt) -> str:
     if roles not in (["user"], ["system", "user"]):
         raise FormatError(f"prompt roles {roles}: expected an optional system message followed by one user message")
     system = prompt[0]["content"] if roles[0] == "system" else None
-    return format_context(tokenizer, prompt[-1]["content"], system, "chat")
+    return scored_context(Renderer.from_tokenizer(tokenizer), prompt[-1]["content"], system, "chat")
 
 
 def completion_text(completion: str | list[dict[str, str]]) -> str:
@@ -42,12 +44,14 @@ def completion_text(completion: str | list[dict[str, str]]) -> str:
 
 
 class EndogenousReward:
-    """R(x, y) of SPEC §1 for each completion, from a frozen reward model (by default the policy's base).
+    """R(x, y) (docs/definitions.md#endogenous-reward) for each completion, from a frozen reward model
+    (by default the policy's base).
 
     A completion whose last id is one of the policy's ``stop_ids`` (default: the reward tokenizer's
     end-of-turn and eos, right when both share a tokenizer) is complete: its body plus the reward
     model's end-of-turn token is scored with V(terminal) = 0. Any other completion was cut by
-    ``max_completion_length`` and is scored as is with the bootstrapped value V(s_{T+1}) (SPEC §6).
+    ``max_completion_length`` and is scored as is with the bootstrapped value V(s_{T+1})
+    (docs/definitions.md#rl-terminal-value).
     The completions of one prompt share a single forward pass over the prompt.
 
     Example:
@@ -100,7 +104,7 @@ class EndogenousReward:
         **kwargs: Any,
     ) -> list[float]:
         """One R per completion, in order; ``kwargs`` (dataset columns, trainer state) are not used."""
-        return self.rewards(self.token_stats(prompts, completions, completion_ids), self.scorer.config)
+        return self.rewards(self.token_stats(prompts, completions, completion_ids), self.scorer.config.sweep)
 
     def token_stats(
         self,
@@ -124,11 +128,11 @@ class EndogenousReward:
         stats = self.scorer.token_stats(pairs, names=[f"completion {i}" for i in range(len(pairs))])
         return list(zip(stats, complete))
 
-    def rewards(self, stats: Sequence[tuple[TokenStats, bool]], config: RewardConfig) -> list[float]:
+    def rewards(self, stats: Sequence[tuple[TokenStats, bool]], config: SweepSettings | RewardConfig) -> list[float]:
         """R of each completion under ``config`` (gamma, form, aggregate), with the terminal value its
-        ending calls for; alpha and end-of-turn are the scorer's, fixed when the statistics were computed."""
-        by_ending = {done: replace(config, alpha=self.scorer.config.alpha, append_eos=True,
-                                   terminal_value="zero" if done else "bootstrap") for done in (True, False)}
+        ending calls for. alpha and end-of-turn are the statistics' own, fixed when they were computed: a
+        ``RewardConfig`` naming others is refused (``EndoScorer.reward``)."""
+        by_ending = {done: replace(config, terminal_value="zero" if done else "bootstrap") for done in (True, False)}
         return [self.scorer.reward(s, by_ending[done]).reward for s, done in stats]
 
 

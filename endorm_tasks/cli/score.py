@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import IO
 
 from endorm_tasks.cli.errors import UsageError, run_cli
+from endorm_tasks.config import RewardConfig, StatsSettings, SweepSettings, add_arguments, from_arguments
+from endorm_tasks.contexts import Renderer, scored_context
 from endorm_tasks.data_sources import DataError, read_jsonl, require_fields
-from endorm_tasks.formatting import PROMPT_FORMATS, format_context
-from endorm_tasks.reward import AGGREGATES, ALPHA_RANGE, REWARD_FORMS, TERMINAL_VALUES, RewardConfig
+from endorm_tasks.formatting import PROMPT_FORMATS
 
 OUTPUT_FIELDS: tuple[str, ...] = ("reward", "n_tokens", "config", "tokens", "token_rewards")
 """Fields endorm-score adds to each row; an input row must not already hold them."""
@@ -43,13 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing -o file")
     p.add_argument("--model", default="bundled", help="hub id, local path, or 'bundled' (SmolLM2-135M-Instruct)")
     p.add_argument("--prompt_format", choices=PROMPT_FORMATS, default="chat")
-    p.add_argument("--gamma", type=float, default=1.0, help="discount in (0, 1] (default 1)")
-    p.add_argument("--alpha", type=float, default=1.0,
-                   help=f"soft-value temperature in [{ALPHA_RANGE[0]:g}, {ALPHA_RANGE[1]:g}] (default 1)")
-    p.add_argument("--reward_form", choices=REWARD_FORMS, default="soft_bellman")
-    p.add_argument("--aggregate", choices=AGGREGATES, default="sum")
-    p.add_argument("--append_eos", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--terminal_value", choices=TERMINAL_VALUES, default="zero")
+    add_arguments(p, SweepSettings, StatsSettings)
     p.add_argument("--per_token", action="store_true", help="also write tokens and per-token rewards")
     p.add_argument("--dtype", default="float32", help="model weights dtype (float32 on CPU; bfloat16 on GPU)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
@@ -171,15 +166,13 @@ class Progress:
                 "rerun with --resume to score the rest")
 
 
+def row_context(renderer: Renderer, row: dict, prompt_format: str) -> str:
+    """The context a row's response is scored after: its prompt and optional system instruction."""
+    return scored_context(renderer, row["prompt"], row.get("system"), prompt_format)
+
+
 def score_file(args: argparse.Namespace, progress: Progress) -> None:
-    config = RewardConfig(
-        gamma=args.gamma,
-        alpha=args.alpha,
-        reward_form=args.reward_form,
-        aggregate=args.aggregate,
-        append_eos=args.append_eos,
-        terminal_value=args.terminal_value,
-    )
+    config = RewardConfig(sweep=from_arguments(args, SweepSettings), stats=from_arguments(args, StatsSettings))
     check_output(args)
     rows = read_rows(args.input)
     start = resume_point(args.output, rows, args.input, config, args.per_token) if args.resume else 0
@@ -219,10 +212,11 @@ def write_scores(args: argparse.Namespace, config: RewardConfig, rows: list[dict
     model, tokenizer = load_model_and_tokenizer(args.model, args.dtype, args.trust_remote_code)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     scorer = EndoScorer(model.to(device), tokenizer, config)
+    renderer = Renderer.from_tokenizer(tokenizer)
     with tqdm(total=len(rows), initial=start, desc="endorm scoring", unit="row") as bar:
         for chunk in chunks(rows, start):
             names = [f"{args.input} row {i + 1}" for i in chunk]
-            contexts = [format_context(tokenizer, rows[i]["prompt"], rows[i].get("system"), args.prompt_format) for i in chunk]
+            contexts = [row_context(renderer, rows[i], args.prompt_format) for i in chunk]
             scored = scorer.score(contexts, [rows[i]["response"] for i in chunk], names=names)
             lines = [json.dumps(output_row(rows[i], s, tokenizer, args.per_token, name), ensure_ascii=False,
                                 allow_nan=False) for i, s, name in zip(chunk, scored, names)]

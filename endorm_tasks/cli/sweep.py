@@ -22,10 +22,10 @@ import sys
 from pathlib import Path
 
 from endorm_tasks.cli.errors import run_cli
+from endorm_tasks.config import AGGREGATES, REWARD_FORMS, RewardConfig, StatsSettings, add_arguments, from_arguments
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.formatting import PROMPT_FORMATS
 from endorm_tasks.length_bias import DEFAULT_EDGES
-from endorm_tasks.reward import AGGREGATES, REWARD_FORMS
 from endorm_tasks.sweep import BENCHMARKS, DEFAULT_AGGREGATES, DEFAULT_FORMS, DEFAULT_GAMMAS, ScoringRequest
 
 
@@ -60,8 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--data_dir", help="local data directory (default: $ENDORM_DATA_DIR, else the hub)")
     score.add_argument("--multifaceted_path", help="Multifaceted-Bench file or hub id (default: see endorm_tasks.multifaceted)")
     score.add_argument("--prompt_format", choices=PROMPT_FORMATS, default="chat")
-    score.add_argument("--alpha", type=float, default=1.0)
-    score.add_argument("--append_eos", action=argparse.BooleanOptionalAction, default=True)
+    add_arguments(score, StatsSettings)
     score.add_argument("--dtype", default="float32")
     score.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     score.add_argument("--trust_remote_code", action="store_true")
@@ -135,12 +134,11 @@ def score(args) -> None:
     import torch
 
     from endorm_tasks.bundled import load_model_and_tokenizer
-    from endorm_tasks.reward import RewardConfig
     from endorm_tasks.scorer import EndoScorer
     from endorm_tasks.sweep import score_requests
     from endorm_tasks.token_store import RunMeta, save_store
 
-    config = RewardConfig(alpha=args.alpha, append_eos=args.append_eos)  # bad options fail before any work
+    config = RewardConfig(stats=from_arguments(args, StatsSettings))  # bad options fail before any work
     requests, data_source, extra = requests_for(args)
     if not requests:
         raise DataError(f"{args.benchmark}: no responses to score")
@@ -152,7 +150,7 @@ def score(args) -> None:
         "documents per domain" if args.benchmark == "rmbench" else "queries" if args.benchmark == "dsp" else "prompts"
     )
     extra.update(limit=args.limit, dtype=args.dtype)
-    run = RunMeta(args.benchmark, model_name(args.model), args.alpha, args.append_eos, args.prompt_format, data_source, subset, extra)
+    run = RunMeta(args.benchmark, model_name(args.model), config.alpha, config.append_eos, args.prompt_format, data_source, subset, extra)
     path = save_store(args.out / args.benchmark, run, metas, stats)
     print(f"endorm-sweep: stored {len(metas)} responses ({sum(m.n_tokens for m in metas)} tokens) in {path}")
 
