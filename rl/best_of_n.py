@@ -24,11 +24,11 @@ from statistics import fmean
 from endorm_tasks.arithmetic import arithmetic_problems
 from endorm_tasks.math_answers import EXTRACTIONS
 from endorm_tasks.math_check import check_answers
-from endorm_tasks.reward import RewardConfig
+from endorm_tasks.config import SweepSettings
 
-REWARD_PICKS: dict[str, RewardConfig] = {
-    "EndoRM default (gamma 1, sum, soft_bellman)": RewardConfig(),
-    "EndoRM sweep best (gamma 0.95, sum, logprob)": RewardConfig(gamma=0.95, reward_form="logprob"),
+REWARD_PICKS: dict[str, SweepSettings] = {
+    "EndoRM default (gamma 1, sum, soft_bellman)": SweepSettings(),
+    "EndoRM sweep best (gamma 0.95, sum, logprob)": SweepSettings(gamma=0.95, reward_form="logprob"),
 }
 """The default configuration and the RM-Bench sweep's best (reports/sweep/table.md)."""
 

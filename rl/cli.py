@@ -3,6 +3,8 @@
     endorm-rl train rl/configs/smoke.yaml [--max_steps 3 --output_dir runs/x ...] [--resume latest|PATH] [--overwrite]
     endorm-rl eval runs/rl-smoke --limit 4 --gen-kwargs max_gen_toks=256 --metadata k=2 [--tasks endorm_math500]
     endorm-rl plot runs/rl-smoke [--out reward_curve.png]
+    endorm-rl compare runs/arith-endogenous runs/arith-rule runs/arith-hybrid --out reports/rl/arith_three_arms
+    endorm-rl best-of-n --out reports/rl/best_of_n [--problems 100 --samples 8]
 
 Multi-GPU / DeepSpeed: ``accelerate launch [--config_file ds.yaml] -m endorm_rl.cli train CONFIG``.
 """
@@ -55,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--metadata", type=parse_override, action="append", default=[], metavar="KEY=VALUE",
                    help="task metadata (repeatable), e.g. data_dir=/data or k=4 (samples per AIME/AMC problem)")
     e.add_argument("--no-base", action="store_true", help="skip step 0 (the base model)")
+    e.add_argument("--out-name", default="eval", help="folder inside the run for this protocol's results (default eval)")
     e.add_argument("--steps", type=step_list, help="only these steps, e.g. 0,10,20 (default: base and every checkpoint)")
 
     b = sub.add_parser("best-of-n", help="pick among N base-model samples by the endogenous reward, majority vote, at random")
@@ -66,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-new-tokens", type=int, default=64)
     b.add_argument("--levels", type=step_list, help="operand digit counts kept, e.g. 1,2 (default: all)")
     b.add_argument("--seed", type=int, default=0)
+
+    c = sub.add_parser("compare", help="several runs (the arms of one experiment) side by side: plot and table")
+    c.add_argument("run_dirs", type=Path, nargs="+")
+    c.add_argument("--out", type=Path, required=True, help="folder for comparison.md and comparison.png")
+    c.add_argument("--title", default="GRPO arms side by side")
 
     g = sub.add_parser("plot", help="reward / KL / length curves from train_log.jsonl")
     g.add_argument("run_dir", type=Path)
@@ -83,7 +91,7 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> None:
-    from endorm_rl.evaluate import EVAL_DIR, EvalSettings, evaluate_run
+    from endorm_rl.evaluate import EvalSettings, evaluate_run
 
     limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
     settings = EvalSettings(
@@ -95,8 +103,8 @@ def run_eval(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         metadata=dict(args.metadata),
     )
-    evaluate_run(args.run_dir, settings, include_base=not args.no_base, steps=args.steps)
-    print((args.run_dir / EVAL_DIR / "by_step.md").read_text(encoding="utf-8"))
+    evaluate_run(args.run_dir, settings, include_base=not args.no_base, steps=args.steps, out_name=args.out_name)
+    print((args.run_dir / args.out_name / "by_step.md").read_text(encoding="utf-8"))
 
 
 def run_best_of_n(args: argparse.Namespace) -> None:
@@ -108,6 +116,12 @@ def run_best_of_n(args: argparse.Namespace) -> None:
     )
     best_of_n(settings, args.out)
     print((args.out / "best_of_n.md").read_text(encoding="utf-8"))
+
+
+def run_compare(args: argparse.Namespace) -> None:
+    from endorm_rl.compare import compare_runs
+
+    print(compare_runs(args.run_dirs, args.out, args.title).read_text(encoding="utf-8"))
 
 
 def run_plot(args: argparse.Namespace) -> None:
@@ -131,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         if err.name != "trl":
             raise
         fail(prog, "TRL is not installed; install the RL extra: pip install 'endorm[rl]'", EXIT_USAGE)
-    handlers = {"train": run_train, "eval": run_eval, "best-of-n": run_best_of_n, "plot": run_plot}
+    handlers = {"train": run_train, "eval": run_eval, "best-of-n": run_best_of_n, "compare": run_compare, "plot": run_plot}
     run_cli(prog, lambda: handlers[args.command](args), usage_errors=(ConfigError,))
 
 

@@ -69,6 +69,9 @@ class EndoRLConfig(GRPOConfig):
     hybrid_weight: float = 1.0
     """Weight of the correctness reward in ``hybrid``, applied after both rewards are standardised within
     each group (TRL's ``normalize_then_sum``): 1.0 gives them equal say whatever the endogenous reward's scale."""
+    log_both_rewards: bool = False
+    """Also compute and log the reward an arm does not train on, with weight 0 (``rewards/<name>/mean`` in
+    the log), so that arms can be compared on both; costs a reward-model pass per step in the ``rule`` arm."""
     answer_extraction: str = "strict-match"
     """How the correctness reward reads a completion's answer: ``strict-match`` (last ``\\boxed{}``) or
     ``flexible-extract`` (the box, else "the answer is X", a final ``= X``, else the last number)."""
@@ -116,7 +119,7 @@ class EndoRLConfig(GRPOConfig):
         if self.levels is not None and not set(self.levels) <= {1, 2, 3, 4, 5}:
             raise ConfigError(f"levels must be a subset of 1..5, got {self.levels}")
         self.model_init_kwargs = {**(self.model_init_kwargs or {}), "dtype": self.dtype}
-        self.reward_weights = [1.0, self.hybrid_weight] if self.reward == "hybrid" else None
+        self.reward_weights = self.weights()
         if self.reward == "hybrid":
             self.multi_objective_aggregation = "normalize_then_sum"
         self.set_device_defaults()
@@ -138,11 +141,19 @@ class EndoRLConfig(GRPOConfig):
 
     @property
     def uses_endogenous(self) -> bool:
-        return self.reward in ("endogenous", "hybrid")
+        return self.reward in ("endogenous", "hybrid") or self.log_both_rewards
 
     @property
     def uses_rule(self) -> bool:
-        return self.reward in ("rule", "hybrid")
+        return self.reward in ("rule", "hybrid") or self.log_both_rewards
+
+    def weights(self) -> list[float] | None:
+        """TRL's ``reward_weights`` for the reward functions in order (endogenous, then correctness)."""
+        if self.reward == "hybrid":
+            return [1.0, self.hybrid_weight]
+        if self.log_both_rewards:
+            return [1.0, 0.0] if self.reward == "endogenous" else [0.0, 1.0]
+        return None
 
     def reward_config(self) -> RewardConfig:
         """The endogenous reward's settings from this config's keys (``SET_PER_COMPLETION`` aside)."""

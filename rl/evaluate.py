@@ -118,14 +118,19 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 def evaluate_run(
-    run_dir: Path, settings: EvalSettings, include_base: bool = True, steps: list[int] | None = None
+    run_dir: Path,
+    settings: EvalSettings,
+    include_base: bool = True,
+    steps: list[int] | None = None,
+    out_name: str = EVAL_DIR,
 ) -> list[dict[str, Any]]:
-    """Evaluate step 0 (base) and every checkpoint (or only ``steps``); one row per step, tables written."""
+    """Evaluate step 0 (base) and every checkpoint (or only ``steps``); one row per step, tables written
+    to ``<run>/<out_name>/`` (one folder per evaluation protocol, e.g. ``eval`` and ``eval_paper``)."""
     targets = ([(0, base_model(run_dir))] if include_base else []) + [(s, str(p)) for s, p in checkpoints(run_dir)]
     targets = [t for t in targets if steps is None or t[0] in steps]
     if not targets:
         raise DataError(f"{run_dir}: no checkpoint-<step> folders to evaluate (steps {steps})")
-    out_dir = run_dir / EVAL_DIR
+    out_dir = run_dir / out_name
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for step, path in targets:

@@ -65,7 +65,8 @@ def clear_run(output_dir: Path) -> None:
         (output_dir / name).unlink(missing_ok=True)
     for _, path in checkpoints(output_dir):
         shutil.rmtree(path)
-    shutil.rmtree(output_dir / EVAL_DIR, ignore_errors=True)
+    for folder in output_dir.glob(f"{EVAL_DIR}*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def resume_checkpoint(output_dir: Path, resume: str | None) -> str | None:

@@ -181,3 +181,11 @@ def test_without_trl_the_cli_names_the_extra(monkeypatch, tmp_path, capsys):
         main(["train", str(write(tmp_path, "output_dir: x\n"))])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == "endorm-rl: error: TRL is not installed; install the RL extra: pip install 'endorm[rl]'"
+
+
+def test_logging_both_rewards_keeps_each_arm_on_its_own():
+    endogenous = config_from_dict({"output_dir": "/tmp/x", "log_both_rewards": True})
+    rule = config_from_dict({"output_dir": "/tmp/x", "reward": "rule", "log_both_rewards": True})
+    assert endogenous.uses_rule and endogenous.reward_weights == [1.0, 0.0]
+    assert rule.uses_endogenous and rule.reward_weights == [0.0, 1.0]
+    assert endogenous.multi_objective_aggregation == rule.multi_objective_aggregation == "sum_then_normalize"

@@ -1,0 +1,151 @@
+"""Several runs side by side (the arms of one experiment): reward and accuracy by step, one table.
+
+Each run is an ``endorm-rl`` run directory with its ``train_log.jsonl`` and, after ``endorm-rl eval``,
+its ``eval/by_step.json``. The plot has one column per arm; the rows are the training reward
+(each logged reward function, raw and as a moving average), the completion length, and the held-out
+accuracy of each evaluated checkpoint under each answer extraction, with ± one standard error.
+
+    endorm-rl compare runs/arith-endogenous runs/arith-rule runs/arith-hybrid --out reports/rl/arith_three_arms
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from statistics import fmean
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from endorm_tasks.data_sources import DataError
+from endorm_tasks.plots import PNG_METADATA
+
+from endorm_rl.checkpoints import TRAIN_LOG
+from endorm_rl.evaluate import EVAL_DIR
+from endorm_rl.plots import SMOOTHING, moving_average, read_log
+
+WINDOW = 10
+"""Steps averaged for the "first" and "last" reward columns of the table."""
+
+
+def read_eval(run_dir: Path) -> list[dict[str, Any]]:
+    """Rows of ``eval/by_step.json`` (empty when the run was not evaluated)."""
+    path = run_dir / EVAL_DIR / "by_step.json"
+    if not path.is_file():
+        return []
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["rows"]
+    except (ValueError, KeyError) as err:
+        raise DataError(f"{path}: not an endorm-rl eval table ({err})") from err
+
+
+def reward_keys(entries: list[dict]) -> list[str]:
+    """The per-function reward means TRL logged (``rewards/<name>/mean``), in a fixed order."""
+    return sorted({k for e in entries for k in e if k.startswith("rewards/") and k.endswith("/mean")})
+
+
+def window_mean(entries: list[dict], key: str, last: bool) -> float | None:
+    values = [e[key] for e in entries if isinstance(e.get(key), (int, float)) and math.isfinite(e[key])]
+    values = values[-WINDOW:] if last else values[:WINDOW]
+    return fmean(values) if values else None
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def accuracy_cell(score: list | tuple | None) -> str:
+    if score is None:
+        return "–"
+    value, stderr = score
+    return f"{100 * value:.1f}" + (f" ± {100 * stderr:.1f}" if stderr is not None and math.isfinite(stderr) else "")
+
+
+def table(runs: dict[str, Path]) -> str:
+    """Markdown: per arm, steps done, rewards over the first and last ``WINDOW`` steps, KL, length,
+    then held-out accuracy by evaluated step."""
+    lines = [
+        f"| arm | steps | reward (first {WINDOW}) | reward (last {WINDOW}) | correct (first {WINDOW}) | "
+        f"correct (last {WINDOW}) | KL (last {WINDOW}) | length (first → last {WINDOW}) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    evals: dict[str, list[dict]] = {}
+    for arm, run in runs.items():
+        entries = read_log(run / TRAIN_LOG)
+        correct = "rewards/math_correct/mean"
+        length = "completions/mean_length"
+        lines.append(
+            f"| {arm} | {entries[-1]['step']} | {fmt(window_mean(entries, 'reward', False))} | "
+            f"{fmt(window_mean(entries, 'reward', True))} | {fmt(window_mean(entries, correct, False))} | "
+            f"{fmt(window_mean(entries, correct, True))} | {fmt(window_mean(entries, 'kl', True), 4)} | "
+            f"{fmt(window_mean(entries, length, False), 1)} → {fmt(window_mean(entries, length, True), 1)} |"
+        )
+        evals[arm] = read_eval(run)
+    columns = sorted({c for rows in evals.values() for r in rows for c in r["scores"]})
+    if columns:
+        lines += ["", "Held-out accuracy (%, ± standard error) by step:", "",
+                  "| arm | step | " + " | ".join(columns) + " |", "| --- | ---: |" + " ---: |" * len(columns)]
+        for arm, rows in evals.items():
+            for r in rows:
+                lines.append(f"| {arm} | {r['step']} | " + " | ".join(accuracy_cell(r["scores"].get(c)) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs: dict[str, Path], out: Path, title: str) -> Path:
+    """Reward, length and accuracy by step, one column per arm, shared y axes per row."""
+    logs = {arm: read_log(run / TRAIN_LOG) for arm, run in runs.items()}
+    evals = {arm: read_eval(run) for arm, run in runs.items()}
+    columns = sorted({c for rows in evals.values() for r in rows for c in r["scores"]})
+    n_rows = 3 if columns else 2
+    fig = Figure(figsize=(4.2 * len(runs), 3.0 * n_rows), layout="constrained")
+    axes = fig.subplots(n_rows, len(runs), sharey="row", squeeze=False)
+    for col, (arm, entries) in enumerate(logs.items()):
+        steps = [e["step"] for e in entries]
+        ax = axes[0][col]
+        for key in reward_keys(entries):
+            values = [e.get(key, math.nan) for e in entries]
+            line = ax.plot(steps, values, linewidth=0.6, alpha=0.35)[0]
+            ax.plot(steps, moving_average(values, SMOOTHING), color=line.get_color(), linewidth=1.8,
+                    label=key.removeprefix("rewards/").removesuffix("/mean"))
+        ax.set_title(f"{arm}: reward (thin: per step; thick: {SMOOTHING}-step mean)", fontsize=9)
+        ax.legend(fontsize=7)
+        ax = axes[1][col]
+        lengths = [e.get("completions/mean_length", math.nan) for e in entries]
+        ax.plot(steps, lengths, linewidth=0.6, alpha=0.35)
+        ax.plot(steps, moving_average(lengths, SMOOTHING), linewidth=1.8)
+        ax.set_title(f"{arm}: completion length (tokens)", fontsize=9)
+        if columns:
+            ax = axes[2][col]
+            for column in columns:
+                points = [(r["step"], *r["scores"][column]) for r in evals[arm] if column in r["scores"]]
+                if points:
+                    xs, ys, es = zip(*points)
+                    ax.errorbar(xs, [100 * y for y in ys], yerr=[100 * (e or 0.0) for e in es], marker="o",
+                                capsize=3, label=column)
+            ax.set_title(f"{arm}: held-out accuracy (%)", fontsize=9)
+            ax.legend(fontsize=7)
+            ax.set_xlabel("step")
+    fig.suptitle(title, fontsize=11)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110, metadata=PNG_METADATA)
+    return out
+
+
+def compare_runs(run_dirs: list[Path], out_dir: Path, title: str = "GRPO arms side by side") -> Path:
+    """Write ``comparison.md`` and ``comparison.png`` for the runs (arm = the run's ``reward`` key, else
+    its folder name) into ``out_dir``; returns the Markdown path."""
+    runs = {}
+    for run in run_dirs:
+        settings = run / "endorm_rl_config.yaml"
+        arm = run.name
+        if settings.is_file():
+            import yaml
+
+            arm = (yaml.safe_load(settings.read_text(encoding="utf-8")) or {}).get("reward", arm)
+        runs[arm] = run
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot(runs, out_dir / "comparison.png", title)
+    path = out_dir / "comparison.md"
+    path.write_text(table(runs), encoding="utf-8")
+    return path
