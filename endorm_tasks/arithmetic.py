@@ -128,13 +128,39 @@ DEFAULT_TEST_SIZE = 300
 """Problems of the lm-eval ``endorm_arith`` group (100 per operation)."""
 
 
-def custom_dataset(operation: str | None = None, arith_n: int = DEFAULT_TEST_SIZE, arith_seed: int = 0, **_metadata):
+def digit_levels(value) -> tuple[int, ...] | None:
+    """``--metadata arith_levels=…`` as digit counts: ``[1, 2]``, ``"1,2"`` or ``2``; None = all."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [value]
+    try:
+        levels = tuple(int(x) for x in items)
+    except (TypeError, ValueError):
+        levels = ()
+    if not levels or not set(levels) <= set(DIGITS):
+        raise ValueError(f"arith_levels={value!r}: expected digit counts from {DIGITS}, e.g. [1, 2]")
+    return levels
+
+
+def custom_dataset(
+    operation: str | None = None,
+    arith_n: int = DEFAULT_TEST_SIZE,
+    arith_seed: int = 0,
+    arith_levels=None,
+    **_metadata,
+):
     """lm-eval ``custom_dataset``: the test split's first ``arith_n`` problems (``--metadata arith_n=…
-    arith_seed=…``), only those of ``operation`` when the YAML's ``dataset_kwargs`` name one."""
+    arith_seed=…``), only those of ``operation`` when the YAML's ``dataset_kwargs`` name one, and with
+    ``arith_levels`` (e.g. ``[1, 2]``) only those whose larger operand has that many digits (the levels
+    an RL run trained on; ``arith_n`` then counts the problems kept)."""
     import datasets
 
     if operation is not None and operation not in OPERATIONS:
         raise ValueError(f"arithmetic operation {operation!r}: expected one of {OPERATIONS}")
-    docs = arithmetic_problems("test", int(arith_n), int(arith_seed))
+    levels = digit_levels(arith_levels)
+    wanted = int(arith_n)
+    # Digit counts are drawn uniformly per problem, so 3x covers any one level; the list is a prefix-stable draw.
+    docs = arithmetic_problems("test", wanted * (len(DIGITS) if levels else 1), int(arith_seed))
+    docs = [d for d in docs if levels is None or d["digits"] in levels][:wanted]
     docs = [d for d in docs if operation is None or d["operation"] == operation]
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})

@@ -96,3 +96,14 @@ def test_deterministic_by_split_n_and_seed_and_prefix_stable():
 def test_bad_requests_are_clear_errors(split, n, message):
     with pytest.raises(ValueError, match=message):
         arithmetic_problems(split, n)
+
+
+def test_the_task_can_keep_only_the_digit_levels_a_run_trained_on():
+    from endorm_tasks.arithmetic import custom_dataset
+
+    docs = custom_dataset(arith_n=60, arith_levels="1,2")["test"]
+    assert len(docs) == 60 and set(docs["digits"]) == {1, 2}
+    everything = arithmetic_problems("test", 180)
+    assert list(docs["id"]) == [d["id"] for d in everything if d["digits"] in (1, 2)][:60]
+    with pytest.raises(ValueError, match=r"arith_levels=\[4\]: expected digit counts from \(1, 2, 3\)"):
+        custom_dataset(arith_levels=[4])
