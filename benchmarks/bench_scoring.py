@@ -180,7 +180,7 @@ def long_request(tokenizer, data_dir: Path, length: int) -> tuple[str, str, list
 
 
 def naive_runner(model, tokenizer):
-    """SPEC §1 from the full logits of one forward per response (gamma 1, terminal value 0)."""
+    """The reward (docs/definitions.md#token-reward) from the full logits of one forward per response (gamma 1, terminal value 0)."""
     import torch
 
     def run(requests) -> tuple[list[float], int, int]:

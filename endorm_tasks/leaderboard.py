@@ -166,7 +166,7 @@ def rmbench_tasks(method: str) -> list[str]:
 
 
 def domains_note(rows: list[tuple[str, list[str]]]) -> str | None:
-    """Which domains the averages cover, when any row lacks one (SPEC §3: name the domains present)."""
+    """Which domains the averages cover, when any row lacks one (docs/definitions.md#rmbench: name the domains present)."""
     if all(len(domains) == len(RMBENCH_DOMAINS) for _, domains in rows):
         return None
     groups: dict[str, list[str]] = {}

@@ -1,4 +1,4 @@
-"""Answers of the math benchmarks (SPEC §4): the last ``\\boxed{}`` of a generation, multi-answer
+"""Answers of the math benchmarks (docs/definitions.md#math-extraction): the last ``\\boxed{}`` of a generation, multi-answer
 splitting, and each data set's gold answers.
 
 Two extractions, named like lm-eval's gsm8k filters (``EXTRACTIONS``): ``strict-match`` reads only
@@ -20,7 +20,7 @@ from endorm_tasks.data_sources import DataError
 BOX_COMMANDS: tuple[str, ...] = ("\\boxed", "\\fbox", "\\framebox")
 BOX_PATTERN = re.compile("|".join(re.escape(c) + r"(?![A-Za-z])" for c in BOX_COMMANDS))
 OPENERS, CLOSERS = "([{", ")]}"
-# A sentence ends at . ! ? followed by whitespace, or at a blank line (SPEC §4 "final sentence").
+# A sentence ends at . ! ? followed by whitespace, or at a blank line (docs/definitions.md#math-extraction, "final sentence").
 SENTENCE_END = re.compile(r"[.!?]\s|\n\s*\n")
 # Words that join several answers inside one box ("1 \text{ and } 3", "x=1 or x=2").
 JOINERS = re.compile(r"\\(?:text|textrm|mbox|mathrm)\{\s*(?:and|or)\s*\}|\s(?:and|or)\s|\\quad|\\qquad|(?<!\\);")
@@ -230,7 +230,7 @@ def extraction(name: str) -> Extraction:
 
 
 def number_text(value: float | int | str) -> str:
-    """A gold number as text: AMC's float 27.0 means 27 (SPEC §4); strings pass through."""
+    """A gold number as text: AMC's float 27.0 means 27 (docs/definitions.md#math-data); strings pass through."""
     if isinstance(value, str):
         return value.strip()
     if float(value).is_integer():
@@ -238,7 +238,7 @@ def number_text(value: float | int | str) -> str:
     return repr(float(value))
 
 
-# OlympiadBench's `unit` field for answers in degrees; the checker then accepts radians (SPEC §4).
+# OlympiadBench's `unit` field for answers in degrees; the checker then accepts radians (docs/definitions.md#math-checking).
 DEGREE_UNITS = ("^{\\circ}", "^\\circ", "°", "\\circ")
 
 

@@ -1,4 +1,4 @@
-"""The five math benchmarks of the paper's Table 3 (SPEC §4): data, prompt, metrics, Table-3 layout.
+"""The five math benchmarks of the paper's Table 3 (docs/definitions.md#math): data, prompt, metrics, Table-3 layout.
 
 One document = one problem with its gold answer(s). AIME 2024 and AMC 2023 report avg@k (the mean
 over k samples of each problem, then over problems), the others pass@1 (one sample); both come out
@@ -21,7 +21,7 @@ from endorm_tasks.data_sources import DataError, load_hub_split, read_records, r
 from endorm_tasks.math_answers import EXTRACTIONS, STRICT_MATCH, extraction, gold_answers
 from endorm_tasks.math_check import DEFAULT_TIMEOUT_S, Verdict, check_answers
 
-# System message of the Qwen2.5-Math "boxed" prompt (SPEC §4).
+# System message of the Qwen2.5-Math "boxed" prompt (docs/definitions.md#math-prompt).
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 LEGACY_FILTER = "none"
 """The filter name of math results written before there were two extractions (read as strict-match)."""

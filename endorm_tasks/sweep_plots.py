@@ -1,7 +1,7 @@
 """PNG figures of an ``endorm-sweep`` result: accuracy vs gamma per domain, and length-bias curves.
 
 Summed configurations are lines over gamma (one per reward form); ``mean`` exists only at gamma 1
-(SPEC §1) and is drawn as a lone square marker there.
+(docs/definitions.md#likelihood-identity) and is drawn as a lone square marker there.
 """
 
 from __future__ import annotations

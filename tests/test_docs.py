@@ -9,7 +9,6 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -95,7 +94,6 @@ def test_anchors_are_unique_per_page():
         assert len(marks) == len(set(marks)), f"{page.name}: duplicate anchors {sorted({m for m in marks if marks.count(m) > 1})}"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: comments still cite SPEC sections; they are rewritten to cite docs/")
 def test_code_does_not_cite_the_external_spec():
     offenders = []
     for path in repository_files():

@@ -1,4 +1,4 @@
-"""DSP (SPEC §3): pair construction on the real local split, per-query metrics and the 4x4 matrix on
+"""DSP (docs/definitions.md#dsp): pair construction on the real local split, per-query metrics and the 4x4 matrix on
 hand-made scores, the system-conditioned context and the lm-eval task wiring (no model run)."""
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def test_four_pairs_per_query_per_domain(docs):
 
 
 def test_identical_pairs_on_the_local_split(docs, shared_data_dir):
-    # SPEC §3: 30 of the 1,852 academy pairs have two identical texts; the rest counted from the raw file.
+    # docs/definitions.md#tie-rule: 30 of the 1,852 academy pairs have two identical texts; the rest counted from the raw file.
     raw = raw_dsp(shared_data_dir)
     expected = {d: sum(r["responses"][d] == r["responses"][o] for r in raw for o in KEYS if o != d) for d in DOMAINS}
     assert expected["academy"] == 30

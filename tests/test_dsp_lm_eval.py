@@ -115,7 +115,7 @@ def test_multifaceted_on_a_tiny_model_matches_hand_computed_pairs(tiny):
 @pytest.mark.slow
 def test_dsp_with_the_bundled_model_endorm_cli_and_hf_agree(tmp_path, shared_data_dir, smollm2_path):
     """`endorm-eval --model endorm --tasks dsp --limit 1`: the results file yields the whole matrix; with
-    append_eos=False its decisions equal stock `hf` (gamma 1, SPEC §1-2)."""
+    append_eos=False its decisions equal stock `hf` (gamma 1, docs/definitions.md#likelihood-identity)."""
     metadata = json.dumps({"data_dir": str(shared_data_dir)})
     command = [
         sys.executable, "-m", "endorm_tasks.cli.eval",

@@ -1,4 +1,4 @@
-"""Prompt formats of SPEC §2 against the tokenizer's own chat template and the App. D template file."""
+"""Prompt formats (docs/definitions.md#prompt-formats) against the tokenizer's own chat template and the App. D template file."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Judge baselines as lm-eval tasks: every YAML loads, requests are the App. D prompts rendered with
-the model's chat template, and an end-to-end ``rmbench_judges`` run scores as SPEC §3 says."""
+the model's chat template, and an end-to-end ``rmbench_judges`` run scores as docs/definitions.md#judges says."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def requests_of(task, chat_template) -> list[tuple[str, str]]:
 
 
 def test_every_judge_yaml_is_indexed():
-    """lm-eval skips broken YAMLs silently (SPEC §9); each file's stem is its task or group name."""
+    """lm-eval skips broken YAMLs silently (docs/definitions.md#lm-eval); each file's stem is its task or group name."""
     stems = {p.stem for p in JUDGE_CONFIGS.glob("*.yaml") if not p.stem.startswith("_")}
     rmbench = {f"rmbench_{j}_{d}" for j in JUDGES for d in RM_DOMAINS} | {f"rmbench_{j}{s}" for j in JUDGES for s in ("", "_full")}
     gen = {f"rmbench_genrm_pointwise_gen_{d}" for d in RM_DOMAINS} | {"rmbench_genrm_pointwise_gen"}
@@ -158,7 +158,7 @@ def yes_share(ll_yes: float, ll_no: float) -> float:
 
 
 def expected_metrics(judge: str, lls: list[float], chosen: list[str], rejected: list[str]) -> dict[str, float]:
-    """RM-Bench metrics recomputed from one document's logged log-likelihoods (SPEC §3 formulas)."""
+    """RM-Bench metrics recomputed from one document's logged log-likelihoods (docs/definitions.md#rmbench formulas)."""
     if judge == "genrm_pairwise":
         q = [yes_share(lls[k], lls[k + 1]) for k in range(0, len(lls), 2)]
         # Pair (i, j) row by row: q[2(3i+j)] = q(rejected[j], chosen[i]), the next one q(chosen[i], rejected[j]).

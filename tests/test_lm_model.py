@@ -61,7 +61,7 @@ def test_empty_continuation_without_end_of_turn_names_the_request(endorm_lm):
 
 
 def test_same_decisions_as_stock_hf_at_gamma_one(endorm_lm, smollm2_path):
-    """SPEC §2: without the end-of-turn token, R and HF's log-likelihood differ by V(s_1) only."""
+    """docs/definitions.md#likelihood-identity: without the end-of-turn token, R and HF's log-likelihood differ by V(s_1) only."""
     hf = HFLM(pretrained=str(smollm2_path), device="cpu", dtype="float32", batch_size=1)
     reqs = [r for r in requests(endorm_lm.tokenizer) if r.args[1]]
     rewards = [r for r, _ in endorm_lm.loglikelihood(reqs, disable_tqdm=True)]

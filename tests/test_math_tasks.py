@@ -1,5 +1,5 @@
 """The Table-3 math tasks: gold answers score 100% and perturbed ones 0% on every data set, the lm-eval
-tasks load, build the SPEC §4 prompts, score all k samples under both answer extractions, and run end
+tasks load, build the prompts of docs/definitions.md#math-prompt, score all k samples under both answer extractions, and run end
 to end on the bundled model."""
 
 from __future__ import annotations

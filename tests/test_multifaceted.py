@@ -1,4 +1,4 @@
-"""Multifaceted-Bench (SPEC §3): loading (local files, hub id), the cross-system pairing rule, the
+"""Multifaceted-Bench (docs/definitions.md#multifaceted): loading (local files, hub id), the cross-system pairing rule, the
 unpaired-row count, per-row metrics and the lm-eval task wiring, on the project's own small fixture."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The distribution ships what a non-editable install needs, and every task YAML loads (SPEC §9)."""
+"""The distribution ships what a non-editable install needs, and every task YAML loads (docs/definitions.md#packaging)."""
 
 from __future__ import annotations
 

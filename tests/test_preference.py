@@ -1,4 +1,4 @@
-"""The shared pair decision of SPEC §3: strict wins, NaN loses, identical texts tie."""
+"""The shared pair decision of docs/definitions.md#tie-rule: strict wins, NaN loses, identical texts tie."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""The reward formulas of SPEC §1 on hand-made numbers (no model)."""
+"""The reward formulas of docs/definitions.md#endogenous-reward on hand-made numbers (no model)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Training prompts from the local MATH train split (SPEC §6): format, gold answers, filters, clear errors."""
+"""Training prompts from the local MATH train split (docs/definitions.md#rl-defaults): format, gold answers, filters, clear errors."""
 
 from __future__ import annotations
 

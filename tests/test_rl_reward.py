@@ -1,4 +1,4 @@
-"""The TRL reward functions of ``endorm_rl.rewards`` against the scorer and against the definition (SPEC §1, §6).
+"""The TRL reward functions of ``endorm_rl.rewards`` against the scorer and against the definition (docs/definitions.md#token-reward, docs/definitions.md#rl-terminal-value).
 
 The model is a tiny randomly initialised Llama with the bundled model's tokenizer (its real ChatML
 template and end-of-turn token), so the exact math runs in well under a second per test.

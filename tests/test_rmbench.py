@@ -1,4 +1,4 @@
-"""RM-Bench loading and the official Easy/Normal/Hard scoring, on hand-made data (SPEC §3)."""
+"""RM-Bench loading and the official Easy/Normal/Hard scoring, on hand-made data (docs/definitions.md#rmbench)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def test_mean_of_per_document_values_equals_the_official_matrix_metrics():
     """What lets the YAMLs aggregate with lm-eval's `mean` (and get its stderr over documents)."""
     rng = np.random.default_rng(0)
     matrices = rng.integers(0, 2, size=(17, 3, 3)).astype(float)
-    official = matrices.mean(axis=0)  # SPEC §3: M = fraction of documents, then cell means
+    official = matrices.mean(axis=0)  # docs/definitions.md#rmbench: M = fraction of documents, then cell means
     expected = {
         "hard": official[np.triu_indices(3, 1)].mean(),
         "normal": np.diag(official).mean(),

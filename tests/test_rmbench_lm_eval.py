@@ -1,5 +1,5 @@
-"""RM-Bench as lm-eval tasks: every YAML loads, contexts follow SPEC §2, and the ``endorm`` and stock
-``hf`` models give identical per-item decisions through the real command lines (SPEC §2, §9)."""
+"""RM-Bench as lm-eval tasks: every YAML loads, contexts follow docs/definitions.md#prompt-formats, and the ``endorm`` and stock
+``hf`` models give identical per-item decisions through the real command lines (docs/definitions.md#likelihood-identity, docs/definitions.md#lm-eval)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ LIMIT = 1  # documents per domain in the command-line runs (each document = 6 sc
 
 
 def test_every_rmbench_yaml_is_indexed():
-    """lm-eval skips broken YAMLs silently (SPEC §9); each file's stem is its task or group name."""
+    """lm-eval skips broken YAMLs silently (docs/definitions.md#lm-eval); each file's stem is its task or group name."""
     expected = {p.stem for p in RMBENCH_CONFIGS.glob("*.yaml") if not p.stem.startswith("_")}
     assert expected == {"rmbench", "rmbench_full", "rmbench_template", "rmbench_template_full"} | {
         f"rmbench_{fmt}{d}" for fmt in ("", "template_") for d in RMBENCH_DOMAINS
@@ -61,7 +61,7 @@ def test_chat_format_requests(hf_lm, shared_data_dir):
     task = project_tasks(shared_data_dir).load(["rmbench_chat"])["tasks"]["rmbench_chat"]
     doc = task.eval_docs[0]
     instances = requests_of(task, hf_lm.apply_chat_template)
-    # SPEC §2 chat: no system message (the template's default applies), response = the assistant turn
+    # docs/definitions.md#chat-format: no system message (the template's default applies), response = the assistant turn
     assert [i.args for i in instances] == [(format_context(hf_lm.tokenizer, doc["prompt"]), r) for r in responses(doc)]
     assert "You are a helpful AI assistant named SmolLM" in instances[0].args[0]
     with pytest.raises(FormatError, match="--apply_chat_template"):
@@ -106,7 +106,7 @@ def decisions(results: dict) -> dict[str, list[list[bool]]]:
 
 @pytest.mark.slow
 def test_endorm_and_hf_command_lines_make_identical_decisions(smollm2_path, shared_data_dir, tmp_path):
-    """SPEC §2: without the end-of-turn token, endorm's R = log p(y|x) + V(s_1) and V(s_1) is shared by
+    """docs/definitions.md#likelihood-identity: without the end-of-turn token, endorm's R = log p(y|x) + V(s_1) and V(s_1) is shared by
     the 6 responses of a document, so every chosen-vs-rejected decision equals hf's."""
     endorm = run_cli(
         "endorm-eval", f"--model endorm --model_args pretrained={smollm2_path},append_eos=False", tmp_path / "endorm", shared_data_dir
@@ -132,7 +132,7 @@ def test_endorm_and_hf_command_lines_make_identical_decisions(smollm2_path, shar
 
 @pytest.mark.slow
 def test_reward_options_reach_the_model_and_are_recorded(smollm2_path, shared_data_dir):
-    """SPEC §1 `reward_form` / `aggregate` from --model_args, on the App. D template variant."""
+    """docs/definitions.md#reward-forms `reward_form` / `aggregate` from --model_args, on the App. D template variant."""
     import endorm_tasks.lm_model  # noqa: F401  (registers `endorm`)
 
     model_args = f"pretrained={smollm2_path},reward_form=logprob,aggregate=mean"

@@ -1,4 +1,4 @@
-"""The scorer against independent computations from the model's full logits (SPEC §1).
+"""The scorer against independent computations from the model's full logits (docs/definitions.md#endogenous-reward).
 
 Exact-math checks use a tiny randomly initialised Llama with SmolLM2's tokenizer (fast, every option);
 the identities the issue names run on the real bundled model.
@@ -104,7 +104,7 @@ def test_chunked_equals_unchunked_and_batched_equals_alone(tiny_model, tokenizer
 
 
 def test_identity_log_likelihood_plus_first_value_on_real_model(smollm2):
-    """SPEC §1: at alpha = gamma = 1, R = log pi(y | x) + V(s_1), both computed here from full logits."""
+    """docs/definitions.md#likelihood-identity: at alpha = gamma = 1, R = log pi(y | x) + V(s_1), both computed here from full logits."""
     model, tokenizer = smollm2
     scorer = EndoScorer(model, tokenizer)
     context = format_context(tokenizer, QUERY)

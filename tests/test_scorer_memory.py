@@ -1,4 +1,4 @@
-"""The scorer never holds a [T, |V|] float32 tensor (SPEC §1 numerics), checked by the process's peak RSS.
+"""The scorer never holds a [T, |V|] float32 tensor (docs/definitions.md#numerics), checked by the process's peak RSS.
 
 A tiny random Llama with a 131,072-token vocabulary makes full logits of a 512-token response 268 MB
 while the model itself is about 10 MB, so a full-logit tensor anywhere on the scorer's path shows up in
