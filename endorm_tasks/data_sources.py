@@ -8,13 +8,17 @@ of the project's ``shared/data`` folder (``rm_bench/``, ``dsp/``, ``math_eval/<n
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
-from functools import lru_cache
+from collections.abc import Iterable
+from functools import lru_cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import jsonlines
 
 DATA_DIR_ENV = "ENDORM_DATA_DIR"
 
@@ -69,20 +73,30 @@ def read_jsonl(path: Path) -> list[dict]:
     """Parse a UTF-8 JSON-lines file (one object per non-blank line), naming file and line in errors."""
     if not path.is_file():
         raise DataError(f"missing data file: {path}")
-    rows = []
     with path.open("rb") as f:
-        for line_no, raw in enumerate(f, start=1):
-            line = decode_utf8(raw, path, line_no)
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{line_no}: not valid JSON ({err})") from err
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return rows
+        # Lines are decoded here so that a bad byte is reported with its column (``decode_utf8``).
+        lines = (decode_utf8(raw, path, line_no) for line_no, raw in enumerate(f, start=1))
+        try:
+            return list(jsonlines.Reader(lines, loads=json.loads).iter(type=dict, skip_empty=True))
+        except jsonlines.InvalidLineError as err:
+            if isinstance(err.__cause__, json.JSONDecodeError):
+                raise DataError(f"{path}:{err.lineno}: not valid JSON ({err.__cause__})") from err.__cause__
+            found = type(json.loads(err.line)).__name__  # a null or another JSON value than an object
+            raise DataError(f"{path}:{err.lineno}: expected a JSON object, got {found}") from None
+
+
+def jsonl_text(rows: Iterable[Any], *, allow_nan: bool = True) -> str:
+    """``rows`` as JSON lines (UTF-8 text kept as is), each ending in a newline; encoded in full before
+    anything is returned, so a row that cannot be encoded leaves no partial output."""
+    buffer = io.StringIO()
+    jsonlines.Writer(buffer, dumps=partial(json.dumps, ensure_ascii=False, allow_nan=allow_nan)).write_all(rows)
+    return buffer.getvalue()
+
+
+def write_jsonl(path: Path, rows: Iterable[Any], *, mode: str = "w") -> None:
+    """Write (``mode="w"``) or append (``"a"``) ``rows`` to a JSON-lines file (``jsonl_text``)."""
+    with jsonlines.open(path, mode=mode, dumps=partial(json.dumps, ensure_ascii=False)) as writer:
+        writer.write_all(rows)
 
 
 def read_records(path: Path) -> list[dict]:

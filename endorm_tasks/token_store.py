@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from endorm_tasks.config import StatsSettings
-from endorm_tasks.data_sources import DataError, read_json, read_jsonl, require_fields
+from endorm_tasks.data_sources import DataError, read_json, read_jsonl, require_fields, write_jsonl
 from endorm_tasks.scorer import TokenStats
 
 FORMAT = "endorm-token-store"
@@ -112,9 +112,7 @@ def save_store(path: Path, run: RunMeta, responses: Sequence[ResponseMeta], stat
     arrays = {name: np.concatenate([getattr(s, name).float().numpy() for s in stats]) for name in ("q", "v", "v_next")}
     token_ids = np.concatenate([np.asarray(s.token_ids, dtype=np.int32) for s in stats])
     np.savez_compressed(path / STATS_FILE, offsets=offsets, token_ids=token_ids, **arrays)
-    with (path / RESPONSES_FILE).open("w", encoding="utf-8") as out:
-        for meta in responses:
-            out.write(json.dumps(asdict(meta), ensure_ascii=False) + "\n")
+    write_jsonl(path / RESPONSES_FILE, (asdict(meta) for meta in responses))
     header = {"format": FORMAT, "version": VERSION, **asdict(run)}
     header.update(n_items=len({r.item for r in responses}), n_responses=len(responses), n_tokens=int(offsets[-1]))
     (path / RUN_FILE).write_text(json.dumps(header, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -18,7 +18,7 @@ from typing import Any
 from safetensors import safe_open
 from transformers import TrainerCallback
 
-from endorm_tasks.data_sources import DataError
+from endorm_tasks.data_sources import DataError, write_jsonl
 
 CHECKPOINT_INFO = "endorm_checkpoint.json"
 TRAIN_LOG = "train_log.jsonl"
@@ -86,8 +86,7 @@ class TrainLogCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+            write_jsonl(self.path, [{"step": state.global_step, **logs}], mode="a")
 
 
 class CheckpointInfoCallback(TrainerCallback):

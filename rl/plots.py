@@ -6,13 +6,12 @@ average is drawn over the raw points to show the trend.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from statistics import fmean
 
 from matplotlib.figure import Figure
 
-from endorm_tasks.data_sources import DataError
+from endorm_tasks.data_sources import DataError, read_jsonl
 from endorm_tasks.plots import PNG_METADATA
 
 from endorm_rl.checkpoints import TRAIN_LOG
@@ -30,7 +29,7 @@ def read_log(path: Path) -> list[dict]:
     """Training-step entries of a JSONL log (entries without a reward, e.g. the final summary, are skipped)."""
     if not path.is_file():
         raise DataError(f"training log not found: {path}")
-    entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    entries = read_jsonl(path)
     steps = [e for e in entries if "reward" in e]
     if not steps:
         raise ValueError(f"{path}: no entry with a 'reward' field")

@@ -25,7 +25,7 @@ from typing import IO
 from endorm_tasks.cli.errors import UsageError, run_cli
 from endorm_tasks.config import RewardConfig, StatsSettings, SweepSettings, add_arguments, from_arguments
 from endorm_tasks.contexts import Renderer, scored_context
-from endorm_tasks.data_sources import DataError, read_jsonl, require_fields
+from endorm_tasks.data_sources import DataError, jsonl_text, read_jsonl, require_fields
 from endorm_tasks.formatting import PROMPT_FORMATS
 
 OUTPUT_FIELDS: tuple[str, ...] = ("reward", "n_tokens", "config", "tokens", "token_rewards")
@@ -218,9 +218,8 @@ def write_scores(args: argparse.Namespace, config: RewardConfig, rows: list[dict
             names = [f"{args.input} row {i + 1}" for i in chunk]
             contexts = [row_context(renderer, rows[i], args.prompt_format) for i in chunk]
             scored = scorer.score(contexts, [rows[i]["response"] for i in chunk], names=names)
-            lines = [json.dumps(output_row(rows[i], s, tokenizer, args.per_token, name), ensure_ascii=False,
-                                allow_nan=False) for i, s, name in zip(chunk, scored, names)]
-            out.write("".join(line + "\n" for line in lines))
+            out.write(jsonl_text((output_row(rows[i], s, tokenizer, args.per_token, name)
+                                  for i, s, name in zip(chunk, scored, names)), allow_nan=False))
             out.flush()
             progress.done += len(chunk)
             bar.update(len(chunk))
