@@ -314,7 +314,7 @@ def has_extraction(run: Run, tasks: Sequence[tuple[str, str]], extraction: str) 
 
 
 def math_cells(run: Run, extraction: str = STRICT_MATCH) -> list[Metric | None]:
-    """The five benchmarks' accuracies then their mean, only when all five are there (as ``math_eval.table3_row``)."""
+    """The five benchmarks' accuracies then their mean, only when all five are there (docs/definitions.md#math-metrics)."""
     cells = [math_metric(run, task, "acc", extraction) for task, _ in MATH_TASKS]
     return cells + [mean_metric(cells)]
 

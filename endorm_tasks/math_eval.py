@@ -1,30 +1,27 @@
-"""The five math benchmarks of the paper's Table 3 (docs/definitions.md#math): data, prompt, metrics, Table-3 layout.
+"""The five math benchmarks of the paper's Table 3 (docs/definitions.md#math): data, prompt, per-problem metrics.
 
 One document = one problem with its gold answer(s). AIME 2024 and AMC 2023 report avg@k (the mean
 over k samples of each problem, then over problems), the others pass@1 (one sample); both come out
 as ``acc``, the mean over problems of the per-problem mean, so its standard error is the one over
 problems. ``acc`` is reported under two answer extractions (lm-eval filters, ``EXTRACTIONS``):
 ``acc,strict-match`` (the last box) and ``acc,flexible-extract`` (with fallbacks for models that do not
-box); results files written before the second one carry ``acc,none``, read here as strict-match. Data: ``<data_dir>/math_eval/<name>/test.jsonl`` (the Qwen2.5-Math evaluation files), else
+box); the leaderboard lays the results out as Table 3. Data: ``<data_dir>/math_eval/<name>/test.jsonl`` (the Qwen2.5-Math evaluation files), else
 the hub (``hub_id`` / ``hub_split`` / ``hub_name`` override the defaults below).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from endorm_tasks.data_sources import DataError, load_hub_split, read_records, resolve_data_dir
-from endorm_tasks.math_answers import EXTRACTIONS, STRICT_MATCH, extraction, gold_answers
+from endorm_tasks.math_answers import STRICT_MATCH, extraction, gold_answers
 from endorm_tasks.math_check import DEFAULT_TIMEOUT_S, Verdict, check_answers
 
 # System message of the Qwen2.5-Math "boxed" prompt (docs/definitions.md#math-prompt).
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
-LEGACY_FILTER = "none"
-"""The filter name of math results written before there were two extractions (read as strict-match)."""
 
 
 @dataclass(frozen=True)
@@ -51,12 +48,6 @@ BENCHMARKS: dict[str, MathBenchmark] = {
             "Hothan/OlympiadBench", "train", "OE_TO_maths_en_COMP",
         ),
     )
-}
-TABLE3_COLUMNS: tuple[str, ...] = tuple(b.column for b in BENCHMARKS.values())
-# The paper's Table 3 (Qwen2.5-Math-7B), in percent, for side-by-side reports.
-PAPER_TABLE3: dict[str, dict[str, float]] = {
-    "Qwen2.5-Math-7B": dict(zip((*TABLE3_COLUMNS, "Avg"), (19.0, 42.3, 63.0, 12.1, 28.4, 33.0))),
-    "Qwen2.5-Math-7B + RL with EndoRM": dict(zip((*TABLE3_COLUMNS, "Avg"), (20.4, 49.4, 67.4, 22.8, 34.2, 38.8))),
 }
 
 
@@ -187,74 +178,3 @@ def doc_metrics(
 ) -> dict[str, float]:
     """``answers_metrics`` of raw generations under one extraction (default: the last box)."""
     return answers_metrics(doc, extracted_answers(doc, generations, extraction_name), timeout_s)
-
-
-def task_results(results: dict) -> dict:
-    """The per-task dict of an lm-eval output (accepts the whole output or its ``results``)."""
-    return results.get("results", results)
-
-
-def metric_keys(metric: str, extraction_name: str = STRICT_MATCH) -> tuple[str, ...]:
-    """The results keys that may hold ``metric`` under an extraction, in order of preference:
-    ``acc,strict-match``, then (strict only) the older ``acc,none``."""
-    extraction(extraction_name)
-    keys = (f"{metric},{extraction_name}",)
-    return (*keys, f"{metric},{LEGACY_FILTER}") if extraction_name == STRICT_MATCH else keys
-
-
-def metric_value(results: dict, task: str, metric: str, extraction_name: str = STRICT_MATCH) -> float | None:
-    """A task's metric under one extraction as a float, None when the task or metric is missing or
-    the value is "N/A"."""
-    entry = task_results(results).get(task, {})
-    value = next((entry[key] for key in metric_keys(metric, extraction_name) if key in entry), None)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def table3_cells(results: dict, metric: str, extraction_name: str = STRICT_MATCH) -> dict[str, float | None]:
-    """One metric of each Table-3 task in percent, None for a missing task."""
-    values = {b.column: metric_value(results, b.task, metric, extraction_name) for b in BENCHMARKS.values()}
-    return {column: None if v is None else 100 * v for column, v in values.items()}
-
-
-def table3_row(results: dict, extraction_name: str = STRICT_MATCH) -> dict[str, float | None]:
-    """Table 3 columns (AIME24, AMC23, MATH500, Minerva, OlympiadBench, Avg) in percent under one
-    extraction; a missing task is None, and Avg is the macro average of the five, None unless all
-    five are present."""
-    row = table3_cells(results, "acc", extraction_name)
-    values = list(row.values())
-    row["Avg"] = None if None in values else sum(values) / len(values)
-    return row
-
-
-def table3_stderr(results: dict, extraction_name: str = STRICT_MATCH) -> dict[str, float | None]:
-    """Standard errors of ``table3_row`` in percent; Avg's is sqrt(sum se_i^2) / 5 (independent tasks)."""
-    row = table3_cells(results, "acc_stderr", extraction_name)
-    values = list(row.values())
-    row["Avg"] = None if None in values else math.sqrt(sum(v * v for v in values)) / len(values)
-    return row
-
-
-def extractions_present(results: dict) -> list[str]:
-    """The extractions with at least one Table-3 ``acc`` in ``results`` (strict-match always listed)."""
-    return [
-        name for name in EXTRACTIONS
-        if name == STRICT_MATCH or any(v is not None for v in table3_cells(results, "acc", name).values())
-    ]
-
-
-def table3_markdown(results: dict, label: str = "model") -> str:
-    """A markdown table in the paper's Table 3 layout, ``acc ± stderr`` per column: one row for the
-    strict metric, labelled ``label``, and one labelled ``label (flexible-extract)`` when the results
-    have it (then the first is ``label (strict-match)``)."""
-    columns = [*TABLE3_COLUMNS, "Avg"]
-    present = extractions_present(results)
-    lines = ["| " + " | ".join(["", *columns]) + " |", "|" + " --- |" * (len(columns) + 1)]
-    for name in present:
-        row, err = table3_row(results, name), table3_stderr(results, name)
-        cells = [
-            "–" if row[c] is None else f"{row[c]:.1f}" + ("" if err[c] is None else f" ± {err[c]:.1f}")
-            for c in columns
-        ]
-        row_label = label if len(present) == 1 else f"{label} ({name})"
-        lines.append("| " + " | ".join([row_label, *cells]) + " |")
-    return "\n".join(lines)

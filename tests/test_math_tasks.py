@@ -18,10 +18,6 @@ from endorm_tasks.math_eval import (
     INSTRUCTION,
     doc_metrics,
     load_math,
-    metric_value,
-    table3_markdown,
-    table3_row,
-    table3_stderr,
     to_doc,
 )
 
@@ -29,7 +25,6 @@ from .conftest import project_tasks, run_tasks
 
 TASK_DIR = Path(__file__).resolve().parents[1] / "task_configs" / "endorm_math"
 TASKS = [b.task for b in BENCHMARKS.values()]
-COLUMNS = ("AIME24", "AMC23", "MATH500", "Minerva", "OlympiadBench")
 # The default suite checks every FAST_STRIDE-th problem; the slow one checks them all.
 FAST_STRIDE = 15
 
@@ -135,58 +130,6 @@ def test_hub_loading_without_network_says_how_to_work_offline(monkeypatch):
         load_math("math500")
 
 
-def lm_eval_results(values: dict[str, tuple[float, float]], filter_name: str = "none") -> dict:
-    return {
-        "results": {
-            task: {f"acc,{filter_name}": acc, f"acc_stderr,{filter_name}": se} for task, (acc, se) in values.items()
-        }
-    }
-
-
-TABLE3_FIVE = {
-    "endorm_aime24": (0.2, 0.03),
-    "endorm_amc23": (0.4, 0.04),
-    "endorm_math500": (0.6, 0.02),
-    "endorm_minerva": (0.1, 0.02),
-    "endorm_olympiadbench": (0.3, 0.01),
-}
-
-
-@pytest.mark.parametrize("filter_name", ["none", "strict-match"])
-def test_table3_row_lays_out_the_five_columns_and_their_average(filter_name):
-    """Files from before the two extractions (filter ``none``) read as strict-match."""
-    results = lm_eval_results(TABLE3_FIVE, filter_name)
-    assert table3_row(results) == pytest.approx(
-        {"AIME24": 20.0, "AMC23": 40.0, "MATH500": 60.0, "Minerva": 10.0, "OlympiadBench": 30.0, "Avg": 32.0}
-    )
-    avg_stderr = 100 * math.sqrt(0.03**2 + 0.04**2 + 0.02**2 + 0.02**2 + 0.01**2) / 5
-    assert table3_stderr(results)["Avg"] == pytest.approx(avg_stderr)
-    row = "| m | 20.0 ± 3.0 | 40.0 ± 4.0 | 60.0 ± 2.0 | 10.0 ± 2.0 | 30.0 ± 1.0 | 32.0 ± 1.2 |"
-    assert table3_markdown(results, "m").splitlines()[2] == row
-
-
-def test_table3_shows_both_extractions_when_the_results_have_both():
-    results = lm_eval_results(TABLE3_FIVE, "strict-match")
-    flexible = {task: (acc + 0.1, se) for task, (acc, se) in TABLE3_FIVE.items()}
-    for task, entry in lm_eval_results(flexible, "flexible-extract")["results"].items():
-        results["results"][task].update(entry)
-    assert table3_row(results, "flexible-extract")["Avg"] == pytest.approx(42.0)
-    assert metric_value(results, "endorm_aime24", "acc", "flexible-extract") == pytest.approx(0.3)
-    lines = table3_markdown(results, "m").splitlines()
-    assert [line.split(" | ")[0] for line in lines[2:]] == ["| m (strict-match)", "| m (flexible-extract)"]
-    assert lines[3].endswith("| 42.0 ± 1.2 |")
-    # A legacy file has no flexible metric, and no flexible row.
-    assert metric_value(lm_eval_results(TABLE3_FIVE), "endorm_aime24", "acc", "flexible-extract") is None
-    with pytest.raises(ValueError, match="unknown answer extraction"):
-        metric_value(results, "endorm_aime24", "acc", "none")
-
-
-def test_table3_average_needs_all_five_columns():
-    row = table3_row(lm_eval_results({"endorm_math500": (0.5, "N/A")}))
-    assert row["MATH500"] == 50.0 and row["AIME24"] is None and row["Avg"] is None
-    assert table3_stderr(lm_eval_results({"endorm_math500": (0.5, "N/A")}))["MATH500"] is None
-
-
 # ---------------------------------------------------------------- lm-eval tasks
 
 
@@ -278,7 +221,5 @@ def test_endorm_math_end_to_end_on_the_bundled_model(smollm2_path, shared_data_d
             assert results[task][f"n_samples,{name}"] == 2 * k.get(task, 1)
             assert results[task][f"acc,{name}"] == pytest.approx(statistics.mean(per_doc))
             assert results[task][f"acc_stderr,{name}"] == pytest.approx(statistics.stdev(per_doc) / math.sqrt(2))
-    for name in EXTRACTIONS:
-        row = table3_row(out, name)
-        assert row["Avg"] == pytest.approx(statistics.mean(row[c] for c in COLUMNS))
-        assert results["endorm_math"][f"acc,{name}"] == pytest.approx(row["Avg"] / 100)
+    for name in EXTRACTIONS:  # the group's acc is the unweighted mean of the five (the Table-3 Avg)
+        assert results["endorm_math"][f"acc,{name}"] == pytest.approx(statistics.mean(results[task][f"acc,{name}"] for task in TASKS))
