@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from endorm_tasks.data_sources import DATA_DIR_ENV, DataError, read_json, read_records, require_fields, resolve_data_dir
-from endorm_tasks.preference import Item, Pair, identical_pairs, is_identical, pair_wins
+from endorm_tasks.preference import Item, Pair, identical_pairs, pair_wins
 
 DSP_DOMAINS: tuple[str, ...] = ("academy", "business", "literature", "entertainment")
 """Rows and columns of the matrix, in the paper's Table 2 order."""
@@ -155,12 +155,6 @@ def doc_metrics(doc: dict, rm: str, scores: Sequence[float]) -> dict[str, float]
     """Per-document metrics of the ``rm`` task from the 5 scores of ``RESPONSE_KEYS`` (in that order)."""
     doc_item = item(doc, rm)
     return metrics(doc_item, pair_wins(doc_item, scores))
-
-
-def identical_pair_counts(docs: Sequence[dict]) -> dict[str, int]:
-    """Per test domain, how many of its pairs have two identical texts (ties by definition)."""
-    items = [item(doc, DSP_DOMAINS[0]) for doc in docs]
-    return {d: sum(is_identical(i, p) for i in items for p in i.pairs if p.label == d) for d in DSP_DOMAINS}
 
 
 def task_results(results: Mapping[str, Any]) -> Mapping[str, Any]:

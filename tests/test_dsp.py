@@ -14,6 +14,7 @@ from endorm_tasks import dsp
 from endorm_tasks.conditioned_task import conditioned_context
 from endorm_tasks.data_sources import DATA_DIR_ENV, DataError
 from endorm_tasks.formatting import FormatError
+from endorm_tasks.preference import is_identical
 
 from .conftest import project_tasks
 
@@ -89,7 +90,8 @@ def test_identical_pairs_on_the_local_split(docs, shared_data_dir):
     raw = raw_dsp(shared_data_dir)
     expected = {d: sum(r["responses"][d] == r["responses"][o] for r in raw for o in KEYS if o != d) for d in DOMAINS}
     assert expected["academy"] == 30
-    assert dsp.identical_pair_counts(docs) == expected
+    items = [dsp.item(doc, dsp.DSP_DOMAINS[0]) for doc in docs]
+    assert {d: sum(is_identical(i, p) for i in items for p in i.pairs if p.label == d) for d in DOMAINS} == expected
 
 
 def test_doc_metrics_on_hand_made_scores():
