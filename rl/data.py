@@ -82,10 +82,11 @@ def source_rows(config: EndoRLConfig) -> tuple[list[dict], str, int, int]:
         # Digit counts are drawn uniformly, so 3x the wanted number covers any one level.
         wanted = config.max_prompts or ARITHMETIC_TRAIN_SIZE
         docs = arithmetic_problems("train", 3 * wanted, seed=config.seed)
-        kept = [d for d in docs if config.levels is None or d["digits"] in config.levels][:wanted]
+        at_levels = [d for d in docs if config.levels is None or d["digits"] in config.levels]
+        kept = at_levels[:wanted]
         rows = [{"problem": d["problem"], "answer": d["answers"][0], "level": f"{d['digits']} digits",
                  "subject": d["operation"]} for d in kept]
-        return rows, f"{docs[0]['data_source']} (train split)", len(docs), len(docs) - len(kept)
+        return rows, f"{docs[0]['data_source']} (train split)", len(docs), len(docs) - len(at_levels)
     rows, source = load_math_train(config.data_dir)
     random.Random(config.seed).shuffle(rows)
     kept = [r for r in rows if config.levels is None or math_level(r) in config.levels]
