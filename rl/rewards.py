@@ -1,7 +1,7 @@
 """TRL reward functions: the endogenous reward of a frozen reward model, and a math-verify correctness bonus.
 
 TRL 1.16 calls every reward function as ``f(prompts=..., completions=..., completion_ids=..., **columns)``
-with all completions of the local batch (each prompt repeated ``group_size`` times) and expects one
+with all completions of the local batch (each prompt repeated ``num_generations`` times) and expects one
 float per completion. Termination is read from ``completion_ids``: TRL's decoded text has the
 end-of-turn token stripped, so it cannot tell a finished answer from one cut by the length limit.
 """
