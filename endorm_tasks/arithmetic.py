@@ -124,6 +124,30 @@ def arithmetic_problems(split: str, n: int, seed: int = 0) -> list[dict]:
     return docs
 
 
+def problems_at_levels(split: str, n: int, seed: int = 0, levels: tuple[int, ...] | None = None) -> list[dict]:
+    """The first ``n`` problems of ``split`` whose ``digits`` is one of ``levels`` (all when None), in
+    the order of ``arithmetic_problems``, so a shorter list is a prefix of a longer one.
+
+    Few problems have only one-digit operands (16 in the test split, 92 in train), so the draw grows
+    until ``n`` are kept; when a four times larger draw adds none, those levels are used up and the
+    request is a ValueError, not a shorter list.
+    """
+    check_request(split, n)
+    if levels is None:
+        return arithmetic_problems(split, n, seed)
+    draw, kept = n, -1
+    while True:
+        docs = [d for d in arithmetic_problems(split, draw, seed) if d["digits"] in levels]
+        if len(docs) >= n:
+            return docs[:n]
+        if len(docs) == kept or draw == MAX_PROBLEMS:
+            raise ValueError(
+                f"only {len(docs)} {split} problems with digit levels {list(levels)} in the first {draw} "
+                f"of seed {seed}; ask for fewer (n={n})"
+            )
+        draw, kept = min(MAX_PROBLEMS, 4 * draw), len(docs)
+
+
 DEFAULT_TEST_SIZE = 300
 """Problems of the lm-eval ``endorm_arith`` group (100 per operation)."""
 
@@ -157,10 +181,6 @@ def custom_dataset(
 
     if operation is not None and operation not in OPERATIONS:
         raise ValueError(f"arithmetic operation {operation!r}: expected one of {OPERATIONS}")
-    levels = digit_levels(arith_levels)
-    wanted = int(arith_n)
-    # Digit counts are drawn uniformly per problem, so 3x covers any one level; the list is a prefix-stable draw.
-    docs = arithmetic_problems("test", wanted * (len(DIGITS) if levels else 1), int(arith_seed))
-    docs = [d for d in docs if levels is None or d["digits"] in levels][:wanted]
+    docs = problems_at_levels("test", int(arith_n), int(arith_seed), digit_levels(arith_levels))
     docs = [d for d in docs if operation is None or d["operation"] == operation]
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})

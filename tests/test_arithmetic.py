@@ -107,3 +107,16 @@ def test_the_task_can_keep_only_the_digit_levels_a_run_trained_on():
     assert list(docs["id"]) == [d["id"] for d in everything if d["digits"] in (1, 2)][:60]
     with pytest.raises(ValueError, match=r"arith_levels=\[4\]: expected digit counts from \(1, 2, 3\)"):
         custom_dataset(arith_levels=[4])
+
+
+def test_levels_keep_the_first_n_of_those_digit_counts_or_say_there_are_fewer():
+    from endorm_tasks.arithmetic import problems_at_levels
+
+    ones = problems_at_levels("test", 16, levels=(1,))
+    assert {d["digits"] for d in ones} == {1} and len({triple(d) for d in ones}) == 16
+    assert problems_at_levels("test", 10, levels=(1,)) == ones[:10]
+    assert problems_at_levels("test", 40, seed=2, levels=(2,)) == [
+        d for d in arithmetic_problems("test", 400, seed=2) if d["digits"] == 2
+    ][:40]
+    with pytest.raises(ValueError, match=r"only 16 test problems with digit levels \[1\] in the first \d+ of seed 0"):
+        problems_at_levels("test", 17, levels=(1,))
