@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import fmean
 
-from endorm_tasks.arithmetic import arithmetic_problems
+from endorm_tasks.arithmetic import problems_at_levels
 from endorm_tasks.math_answers import EXTRACTIONS
 from endorm_tasks.math_check import check_answers
 from endorm_tasks.config import SweepSettings
@@ -58,8 +58,8 @@ class Sample:
 
 
 def test_problems(settings: BestOfNSettings) -> list[dict]:
-    docs = arithmetic_problems("test", 3 * settings.problems, seed=settings.seed)
-    return [d for d in docs if settings.levels is None or d["digits"] in settings.levels][: settings.problems]
+    levels = tuple(settings.levels) if settings.levels else None
+    return problems_at_levels("test", settings.problems, seed=settings.seed, levels=levels)
 
 
 def generate(model, tokenizer, docs: list[dict], settings: BestOfNSettings) -> list[list[tuple[str, list[int]]]]:

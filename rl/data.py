@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from endorm_tasks.arithmetic import arithmetic_problems
+from endorm_tasks.arithmetic import problems_at_levels
 from endorm_tasks.data_sources import DataError, load_hub_split, read_json, require_fields, resolve_data_dir
 from endorm_tasks.math_answers import last_boxed
 from endorm_tasks.math_eval import INSTRUCTION
@@ -79,14 +79,16 @@ def source_rows(config: EndoRLConfig) -> tuple[list[dict], str, int, int]:
     """Rows ``{problem, answer, level, subject}`` of the configured source after the seeded shuffle, the
     level filter and the ``max_prompts`` cut; with the source, its size and how many the level filter left out."""
     if config.data == "arithmetic":
-        # Digit counts are drawn uniformly, so 3x the wanted number covers any one level.
         wanted = config.max_prompts or ARITHMETIC_TRAIN_SIZE
-        docs = arithmetic_problems("train", 3 * wanted, seed=config.seed)
-        at_levels = [d for d in docs if config.levels is None or d["digits"] in config.levels]
-        kept = at_levels[:wanted]
+        levels = tuple(config.levels) if config.levels else None
+        try:
+            kept = problems_at_levels("train", wanted, seed=config.seed, levels=levels)
+        except ValueError as err:
+            raise DataError(f"config keys max_prompts/levels: {err}") from err
         rows = [{"problem": d["problem"], "answer": d["answers"][0], "level": f"{d['digits']} digits",
                  "subject": d["operation"]} for d in kept]
-        return rows, f"{docs[0]['data_source']} (train split)", len(docs), len(docs) - len(at_levels)
+        # Problems are drawn at the asked levels directly: none is drawn and then dropped.
+        return rows, f"{kept[0]['data_source']} (train split, levels {levels or 'all'})", len(rows), 0
     rows, source = load_math_train(config.data_dir)
     random.Random(config.seed).shuffle(rows)
     kept = [r for r in rows if config.levels is None or math_level(r) in config.levels]
