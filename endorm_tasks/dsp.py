@@ -14,7 +14,6 @@ import os
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from endorm_tasks.data_sources import DATA_DIR_ENV, DataError, read_json, read_records, require_fields, resolve_data_dir
 from endorm_tasks.preference import Item, Pair, identical_pairs, pair_wins
@@ -155,85 +154,6 @@ def doc_metrics(doc: dict, rm: str, scores: Sequence[float]) -> dict[str, float]
     """Per-document metrics of the ``rm`` task from the 5 scores of ``RESPONSE_KEYS`` (in that order)."""
     doc_item = item(doc, rm)
     return metrics(doc_item, pair_wins(doc_item, scores))
-
-
-def task_results(results: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The per-task mapping of an lm-eval output (accepts the whole output or its ``results``)."""
-    inner = results.get("results")
-    return inner if isinstance(inner, Mapping) else results
-
-
-def metric_value(entry: Mapping[str, Any], name: str) -> float | None:
-    """A metric of one task entry under the default filter (``name,none``) or bare ``name``."""
-    for key in (f"{name},none", name):
-        if isinstance(entry.get(key), (int, float)):
-            return float(entry[key])
-    return None
-
-
-def dsp_matrix(results: Mapping[str, Any]) -> dict[str, Any]:
-    """The 4x4 matrix, diagonal mean and specificity gap from an lm-eval output (docs/definitions.md#dsp).
-
-    Returns ``matrix_summary`` of the ``dsp_rm-<domain>`` tasks present and their ``n_identical_pairs``
-    (every RM counts the same identical pairs).
-    """
-    per_task = task_results(results)
-    matrix: dict[str, dict[str, float]] = {}
-    identical = None
-    for rm in DSP_DOMAINS:
-        entry = per_task.get(TASK_PREFIX + rm)
-        if not isinstance(entry, Mapping):
-            continue
-        row = {d: metric_value(entry, f"acc_{d}") for d in DSP_DOMAINS}
-        missing = [d for d, v in row.items() if v is None]
-        if missing:
-            raise DataError(f"results of {TASK_PREFIX + rm}: no metric acc_{missing[0]}")
-        matrix[rm] = row  # type: ignore[assignment]
-        identical = metric_value(entry, "n_identical_pairs")
-    if not matrix:
-        raise DataError(f"no DSP results: expected tasks {', '.join(TASK_PREFIX + d for d in DSP_DOMAINS)}")
-    return {**matrix_summary(matrix), "n_identical_pairs": identical}
-
-
-def matrix_summary(matrix: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
-    """``{"rms", "columns", "matrix", "diagonal_mean", "specificity_gap"}`` of RM rows ``{rm: {domain: acc}}``:
-    rows in paper order, and the two summaries over the rows present."""
-    rms = [rm for rm in DSP_DOMAINS if rm in matrix]
-    return {
-        "rms": rms,
-        "columns": list(DSP_DOMAINS),
-        "matrix": {rm: matrix[rm] for rm in rms},
-        "diagonal_mean": sum(matrix[rm][rm] for rm in rms) / len(rms),
-        "specificity_gap": sum(specificity(matrix[rm], rm) for rm in rms) / len(rms),
-    }
-
-
-def matrix_markdown(summary: Mapping[str, Any], digits: int = 2) -> str:
-    """A ``dsp_matrix`` summary as a Markdown table (accuracies in percent, diagonal in bold)."""
-
-    def cell(rm: str, domain: str) -> str:
-        text = f"{100 * summary['matrix'][rm][domain]:.{digits}f}"
-        return f"**{text}**" if rm == domain else text
-
-    header = "| RM \\ test domain | " + " | ".join(DOMAIN_TITLES[d] for d in summary["columns"]) + " |"
-    rule = "|" + " --- |" * (len(summary["columns"]) + 1)
-    rows = [
-        f"| {DOMAIN_TITLES[rm]} | " + " | ".join(cell(rm, d) for d in summary["columns"]) + " |"
-        for rm in summary["rms"]
-    ]
-    footer = (
-        f"Diagonal mean {100 * summary['diagonal_mean']:.{digits}f}; "
-        f"specificity gap {100 * summary['specificity_gap']:+.{digits}f} points."
-    )
-    return "\n".join([header, rule, *rows, "", footer])
-
-
-def summary_markdown(results: Mapping[str, Any]) -> str | None:
-    """The matrix table of a run that included DSP tasks, else None (for ``endorm-eval`` to print)."""
-    per_task = task_results(results)
-    if not any(TASK_PREFIX + rm in per_task for rm in DSP_DOMAINS):
-        return None
-    return "DSP domain matrix (rows = RM system prompt, columns = test domain)\n" + matrix_markdown(dsp_matrix(results))
 
 
 def custom_dataset(rm: str, data_dir: str | None = None, **_metadata):

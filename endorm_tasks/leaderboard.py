@@ -18,7 +18,10 @@ from endorm_tasks.config import RewardConfig
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.math_answers import EXTRACTIONS, FLEXIBLE_EXTRACT, STRICT_MATCH
 from endorm_tasks.math_eval import BENCHMARKS as MATH_BENCHMARKS
+from endorm_tasks.dsp import DOMAIN_TITLES
+from endorm_tasks.dsp import DSP_DOMAINS as DSP_ORDER
 from endorm_tasks.results import Metric, Run
+from endorm_tasks.summaries import dsp_summary, mean_metric, rmbench_averages
 from endorm_tasks.rmbench import RMBENCH_DOMAINS, SAMPLE_SOURCE
 
 DASH = "–"
@@ -33,12 +36,7 @@ METHODS: tuple[tuple[str, str], ...] = (
 """Task-name infix of each method (``rmbench_<infix>_chat``) and its name in tables, in the paper's order."""
 ENDORM_METHODS = ("", "template")
 LEVELS: tuple[str, ...] = ("easy", "normal", "hard")
-DSP_DOMAINS: tuple[tuple[str, str], ...] = (
-    ("academy", "Academy"),
-    ("business", "Business"),
-    ("literature", "Literature&Art"),
-    ("entertainment", "Entertainment"),
-)
+DSP_DOMAINS: tuple[tuple[str, str], ...] = tuple((d, DOMAIN_TITLES[d]) for d in DSP_ORDER)
 """Rows (reward models) and columns (test domains) of the paper's Table 2, in its order."""
 MATH_TASKS: tuple[tuple[str, str], ...] = tuple((b.task, b.column) for b in MATH_BENCHMARKS.values())
 """(lm-eval task, column) of the paper's Table 3, in its order."""
@@ -111,16 +109,6 @@ def count(metric: Metric | None) -> str:
     return DASH if metric is None else f"{metric.value:.0f}"
 
 
-def mean_metric(metrics: Sequence[Metric | None]) -> Metric | None:
-    """Mean of independent estimates, stderr sqrt(sum se^2) / k when every part has one; None if any is missing."""
-    if not metrics or any(m is None for m in metrics):
-        return None
-    k = len(metrics)
-    stderrs = [m.stderr for m in metrics]
-    stderr = math.sqrt(sum(se * se for se in stderrs)) / k if None not in stderrs else None
-    return Metric(sum(m.value for m in metrics) / k, stderr)
-
-
 def missing_notes(run: Run, tasks: Sequence[str], names: Sequence[str]) -> list[str]:
     """One note per metric a present task lacks (its cells and the averages using it show the dash)."""
     return [
@@ -155,10 +143,9 @@ RMBENCH_HEADER = [d.capitalize() for d in RMBENCH_DOMAINS] + ["Easy", "Normal", 
 
 def rmbench_cells(per_domain: dict[str, dict[str, Metric]]) -> list[Metric | None]:
     """Chat, Math, Code, Safety scores then Easy, Normal, Hard, Avg as macro averages over the domains present."""
-    present = [d for d in RMBENCH_DOMAINS if d in per_domain]
     domain_scores = [per_domain[d].get("acc") if d in per_domain else None for d in RMBENCH_DOMAINS]
-    averages = [mean_metric([per_domain[d].get(name) for d in present]) for name in (*LEVELS, "acc")]
-    return domain_scores + averages
+    averages = rmbench_averages(per_domain)
+    return domain_scores + [averages[name] for name in (*LEVELS, "acc")]
 
 
 def rmbench_tasks(method: str) -> list[str]:
@@ -214,19 +201,9 @@ class DspMatrix:
     def values(self) -> list[list[float | None]]:
         return [[None if m is None else m.value for m in row] for row in self.cells]
 
-    def diagonal_mean(self) -> float | None:
-        diagonal = [row[i] for i, row in enumerate(self.values()) if row[i] is not None]
-        return sum(diagonal) / len(diagonal) if diagonal else None
-
-    def specificity_gap(self) -> float | None:
-        """Mean over complete rows of (diagonal - mean of the row's off-diagonal cells)."""
-        gaps = []
-        for i, row in enumerate(self.values()):
-            if None in row:
-                continue
-            off = [v for j, v in enumerate(row) if j != i]
-            gaps.append(row[i] - sum(off) / len(off))
-        return sum(gaps) / len(gaps) if gaps else None
+    def summary(self) -> tuple[float | None, float | None]:
+        """(diagonal mean, specificity gap); the gap over complete rows."""
+        return dsp_summary({rm: dict(zip(DSP_ORDER, row)) for rm, row in zip(DSP_ORDER, self.values())})
 
 
 def dsp_tasks(method: str) -> list[str]:
@@ -255,7 +232,7 @@ def dsp_section(matrices: Sequence[DspMatrix], figures: bool) -> Section | None:
         ["Model", "Method", *names, "Diagonal mean", "Specificity gap"],
         [
             [m.run.label, method_name(m.method), *(percent(m.cells[i][i], 2) for i in range(len(names))),
-             _points(m.diagonal_mean()), _points(m.specificity_gap())]
+             *map(_points, m.summary())]
             for m in matrices
         ],
         "Diagonal: each domain RM on its own test domain",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -105,7 +106,7 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def parse_task_metrics(entry: dict[str, Any]) -> tuple[dict[str, Metric], dict[str, float]]:
+def parse_task_metrics(entry: Mapping[str, Any]) -> tuple[dict[str, Metric], dict[str, float]]:
     """Metrics of one ``results[task]`` entry, stderr attached to its metric; and, apart, the
     metrics whose value is NaN or infinite (a broken run that a comparison must not skip)."""
     values: dict[str, float] = {}
@@ -146,6 +147,13 @@ def _reward_config(data: dict[str, Any], config: dict[str, Any], model_args: dic
     return {key: model_args[key] for key in REWARD_KEYS if key in model_args}
 
 
+def task_entries(results: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Task or group name -> its entry, from an lm-eval output (the whole output or its ``results``)."""
+    inner = results.get("results")
+    per_task = inner if isinstance(inner, Mapping) else results
+    return {task: entry for task, entry in per_task.items() if isinstance(entry, Mapping)}
+
+
 def run_from_dict(data: dict[str, Any], source: str) -> Run:
     """Build a Run from a parsed results dict; ``source`` names the file in errors and reports."""
     results = data.get("results")
@@ -156,7 +164,7 @@ def run_from_dict(data: dict[str, Any], source: str) -> Run:
     model_path = str(model_args.get("pretrained") or data.get("model_name") or "")
     # `pretrained=bundled` (the endorm model's shorthand) names the bundled model, not a folder.
     model = BUNDLED_NAME if model_path == "bundled" else os.path.basename(model_path.rstrip("/")) or "unknown-model"
-    parsed = {task: parse_task_metrics(entry) for task, entry in results.items() if isinstance(entry, dict)}
+    parsed = {task: parse_task_metrics(entry) for task, entry in task_entries(data).items()}
     return Run(
         source=source,
         metrics={task: metrics for task, (metrics, _) in parsed.items()},

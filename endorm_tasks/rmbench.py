@@ -241,17 +241,3 @@ def matrix_metrics(per_doc_matrices: Sequence[Sequence[Sequence[float]]]) -> dic
         "easy": mean_of(lambda i, j: i > j),
         "acc": mean_of(lambda i, j: True),
     }
-
-
-def macro_average(per_domain: dict[str, dict[str, float]]) -> dict[str, float | list[str]]:
-    """Mean of each metric over the domains present, and which domains those were (docs/definitions.md#rmbench)."""
-    if not per_domain:
-        raise ValueError("no domains to average")
-    for domain in per_domain:
-        check_domain(domain)
-    domains = [d for d in RMBENCH_DOMAINS if d in per_domain]
-    averages: dict[str, float | list[str]] = {
-        name: sum(per_domain[d][name] for d in domains) / len(domains) for name in METRICS
-    }
-    averages["domains"] = domains
-    return averages

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from endorm_tasks import dsp, multifaceted, rmbench
+from endorm_tasks import dsp, multifaceted, rmbench, summaries
 from endorm_tasks.contexts import Renderer, scored_context
 from endorm_tasks.length_bias import DEFAULT_EDGES, length_bias
 from endorm_tasks.preference import Item, is_identical, pair_wins
@@ -153,7 +153,7 @@ def evaluate_rmbench(store: TokenStore, rewards: Sequence[float]) -> dict[str, d
     for item, rows in rmbench_items(store):
         matrices[item.group].append(rmbench.matrix(item_wins(item, rows, rewards)))
     per_domain = {d: rmbench.matrix_metrics(matrices[d]) for d in rmbench.RMBENCH_DOMAINS if d in matrices}
-    averages = rmbench.macro_average(per_domain)
+    averages = summaries.rmbench_macro_average(per_domain)
     return {**per_domain, "avg": {name: averages[name] for name in rmbench.METRICS}}
 
 
@@ -185,7 +185,7 @@ def evaluate_dsp(store: TokenStore, rewards: Sequence[float]) -> dict[str, Any]:
     matrix = {
         rm: {d: sum(m[f"acc_{d}"] for m in metrics) / len(metrics) for d in dsp.DSP_DOMAINS} for rm, metrics in per_rm.items()
     }
-    summary = dsp.matrix_summary(matrix)
+    summary = summaries.dsp_matrix_summary(matrix)
     return {**summary, "matrix": [[summary["matrix"][rm][d] for d in summary["columns"]] for rm in summary["rms"]]}
 
 

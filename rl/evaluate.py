@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from endorm_tasks.data_sources import DataError
+from endorm_tasks.summaries import metric_columns
 
 from endorm_rl.checkpoints import RUN_CONFIG, check_checkpoint, checkpoints
 
@@ -81,18 +82,8 @@ def evaluate_model(path: str, settings: EvalSettings) -> dict[str, Any]:
 
 
 def scores(results: dict[str, Any], metric: str) -> dict[str, tuple[float, float | None]]:
-    """``{column: (value, stderr)}`` for every task (and group) that reports ``metric``; a task whose
-    metric comes under several filters (the math tasks' ``strict-match`` and ``flexible-extract``) gets
-    one column per filter, ``task (filter)``."""
-    table = {}
-    for task, values in results["results"].items():
-        for key, value in values.items():
-            name, _, filt = key.partition(",")
-            if name == metric and isinstance(value, (int, float)):
-                stderr = values.get(f"{metric}_stderr,{filt}")
-                column = task if filt == "none" else f"{task} ({filt})"
-                table[column] = (float(value), float(stderr) if isinstance(stderr, (int, float)) else None)
-    return table
+    """``{column: (value, stderr)}`` of ``metric``, one column per task and filter (``metric_columns``)."""
+    return {column: (m.value, m.stderr) for column, m in metric_columns(results, metric).items()}
 
 
 def stored_result(path: Path, settings: EvalSettings) -> dict[str, Any] | None:

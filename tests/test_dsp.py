@@ -10,7 +10,7 @@ import pytest
 from lm_eval.models.huggingface import HFLM
 from transformers import AutoTokenizer
 
-from endorm_tasks import dsp
+from endorm_tasks import dsp, summaries
 from endorm_tasks.conditioned_task import conditioned_context
 from endorm_tasks.data_sources import DATA_DIR_ENV, DataError
 from endorm_tasks.formatting import FormatError
@@ -146,7 +146,7 @@ def lm_eval_results(matrix: dict[str, list[float]]) -> dict:
 
 
 def test_dsp_matrix_assembles_rows_and_summaries_from_hand_made_results():
-    summary = dsp.dsp_matrix(lm_eval_results(HAND_MATRIX))
+    summary = summaries.dsp_matrix(lm_eval_results(HAND_MATRIX))
     assert summary["rms"] == DOMAINS
     assert summary["matrix"]["business"] == dict(zip(DOMAINS, HAND_MATRIX["business"], strict=True))
     # diagonal (0.8 + 0.7 + 0.6 + 0.9) / 4 = 0.75
@@ -158,19 +158,19 @@ def test_dsp_matrix_assembles_rows_and_summaries_from_hand_made_results():
 
 def test_dsp_matrix_accepts_the_inner_results_and_partial_runs():
     partial = lm_eval_results({"literature": HAND_MATRIX["literature"]})["results"]
-    summary = dsp.dsp_matrix(partial)
+    summary = summaries.dsp_matrix(partial)
     assert summary["rms"] == ["literature"]
     assert summary["diagonal_mean"] == pytest.approx(0.6)
     with pytest.raises(DataError, match="no DSP results"):
-        dsp.dsp_matrix({"results": {"rmbench_chat": {"acc,none": 0.5}}})
+        summaries.dsp_matrix({"results": {"rmbench_chat": {"acc,none": 0.5}}})
 
 
 def test_matrix_markdown_prints_paper_titles_and_percentages():
-    text = dsp.summary_markdown(lm_eval_results(HAND_MATRIX))
+    text = summaries.dsp_markdown(lm_eval_results(HAND_MATRIX))
     assert "| RM \\ test domain | Academy | Business | Literature&Art | Entertainment |" in text
     assert "| Entertainment | 30.00 | 50.00 | 50.00 | **90.00** |" in text
     assert "Diagonal mean 75.00" in text
-    assert dsp.summary_markdown({"results": {"rmbench_chat": {}}}) is None
+    assert summaries.dsp_markdown({"results": {"rmbench_chat": {}}}) is None
 
 
 def test_mean_of_per_query_metrics_equals_pair_counting(docs):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from endorm_tasks import dsp, judges, multifaceted, rmbench, sweep
+from endorm_tasks import dsp, judges, multifaceted, rmbench, summaries, sweep
 from endorm_tasks.preference import Item, pair_win
 
 REFACTOR = Path(__file__).parent / "fixtures" / "refactor"
@@ -158,14 +158,14 @@ def rmbench_aggregate(per_doc: list[dict], docs: list[dict]) -> dict:
         if rows:
             tasks[domain] = {**{name: mean(m[name] for m in rows) for name in rmbench.METRICS},
                              "n_identical_pairs": total(m["n_identical_pairs"] for m in rows)}
-    return {"tasks": tasks, "macro_average": rmbench.macro_average(tasks)}
+    return {"tasks": tasks, "macro_average": summaries.rmbench_macro_average(tasks)}
 
 
 def dsp_aggregate(per_doc_by_rm: dict[str, list[dict]]) -> dict:
     tasks = {rm: {name: (total if name == "n_identical_pairs" else mean)(m[name] for m in rows) for name in rows[0]}
              for rm, rows in per_doc_by_rm.items()}
     results = {"results": {dsp.TASK_PREFIX + rm: {f"{k},none": v for k, v in t.items()} for rm, t in tasks.items()}}
-    return {"tasks": tasks, "summary": dsp.dsp_matrix(results)}
+    return {"tasks": tasks, "summary": summaries.dsp_matrix(results)}
 
 
 def multifaceted_aggregate(per_doc: list[dict], slugs: list[str]) -> dict:
