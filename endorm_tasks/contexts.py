@@ -81,3 +81,13 @@ def scored_context(renderer: Renderer, query: str, system: str | None = None, pr
     if system and system.strip() not in context:
         raise FormatError(f"{renderer.name}: the model's chat template dropped the system message; it cannot condition on it")
     return context
+
+
+def conditioned_context(chat_template: Callable | None, query: str, system: str, task: str) -> str:
+    """The context of a response scored under a per-document system prompt (DSP, Multifaceted-Bench):
+    the chat template's system + user turns up to the assistant's response, rendered by the task through
+    lm-eval's ``chat_template`` callback rather than ``description``, so ``hf`` and ``endorm`` get the same
+    context, ``--system_instruction`` cannot merge into it, and a template that drops the system message
+    is refused (docs/definitions.md#chat-format)."""
+    missing = f"{task} scores each response as the assistant turn under a system prompt: pass --apply_chat_template"
+    return scored_context(Renderer.from_lm_eval(chat_template, task, missing), query, system, "chat")

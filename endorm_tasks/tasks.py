@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from endorm_tasks import dsp, multifaceted, rmbench
-from endorm_tasks.conditioned_task import conditioned_context
+from endorm_tasks.contexts import conditioned_context
 from endorm_tasks.contexts import Renderer, scored_context
 from endorm_tasks.preference import Item
 from endorm_tasks.task_base import RewardTask

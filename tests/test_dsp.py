@@ -11,7 +11,7 @@ from lm_eval.models.huggingface import HFLM
 from transformers import AutoTokenizer
 
 from endorm_tasks import dsp, summaries
-from endorm_tasks.conditioned_task import conditioned_context
+from endorm_tasks.contexts import conditioned_context
 from endorm_tasks.data_sources import DATA_DIR_ENV, DataError
 from endorm_tasks.formatting import FormatError
 from endorm_tasks.preference import is_identical
