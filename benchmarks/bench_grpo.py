@@ -23,7 +23,6 @@ import argparse
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 from transformers import TrainerCallback

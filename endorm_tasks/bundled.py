@@ -163,7 +163,7 @@ def load_model_and_tokenizer(name_or_path: str, dtype: str = "float32", trust_re
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from endorm_tasks.reward import ConfigError
+    from endorm_tasks.reward.config import ConfigError
 
     if not isinstance(getattr(torch, dtype, None), torch.dtype):
         raise ConfigError(f"dtype {dtype!r} is not a torch dtype; expected e.g. float32, bfloat16, float16")

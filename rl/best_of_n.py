@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import fmean
 
-from endorm_tasks.arithmetic import problems_at_levels
-from endorm_tasks.math_answers import EXTRACTIONS
-from endorm_tasks.math_check import check_answers
-from endorm_tasks.config import SweepSettings
+from endorm_tasks.mathbench.arithmetic import problems_at_levels
+from endorm_tasks.mathbench.answers import EXTRACTIONS
+from endorm_tasks.mathbench.check import check_answers
+from endorm_tasks.reward.config import SweepSettings
 
 REWARD_PICKS: dict[str, SweepSettings] = {
     "EndoRM default (gamma 1, sum, soft_bellman)": SweepSettings(),

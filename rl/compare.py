@@ -19,7 +19,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from endorm_tasks.data_sources import DataError
-from endorm_tasks.plots import PNG_METADATA
+from endorm_tasks.reporting.plots import PNG_METADATA
 
 from endorm_rl.checkpoints import TRAIN_LOG
 from endorm_rl.evaluate import EVAL_DIR

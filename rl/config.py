@@ -21,7 +21,7 @@ import yaml
 from trl import GRPOConfig, TrlParser
 
 from endorm_tasks.bundled import ModelError
-from endorm_tasks.config import REWARD_KEYS, RewardConfig
+from endorm_tasks.reward.config import REWARD_KEYS, RewardConfig
 
 DTYPES = ("float32", "bfloat16", "float16")
 REWARDS = ("endogenous", "rule", "hybrid")

@@ -14,10 +14,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from endorm_tasks.arithmetic import problems_at_levels
+from endorm_tasks.mathbench.arithmetic import problems_at_levels
 from endorm_tasks.data_sources import DataError, load_hub_split, read_json, require_fields, resolve_data_dir
-from endorm_tasks.math_answers import last_boxed
-from endorm_tasks.math_eval import INSTRUCTION
+from endorm_tasks.mathbench.answers import last_boxed
+from endorm_tasks.mathbench.benchmarks import INSTRUCTION
 
 from endorm_rl.config import EndoRLConfig
 

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from endorm_tasks.data_sources import DataError
-from endorm_tasks.summaries import metric_columns
+from endorm_tasks.reporting.summaries import metric_columns
 
 from endorm_rl.checkpoints import RUN_CONFIG, check_checkpoint, checkpoints
 

@@ -12,7 +12,7 @@ from statistics import fmean
 from matplotlib.figure import Figure
 
 from endorm_tasks.data_sources import DataError, read_jsonl
-from endorm_tasks.plots import PNG_METADATA
+from endorm_tasks.reporting.plots import PNG_METADATA
 
 from endorm_rl.checkpoints import TRAIN_LOG
 

@@ -14,12 +14,12 @@ from dataclasses import replace
 from typing import Any
 
 from endorm_tasks.bundled import load_model_and_tokenizer
-from endorm_tasks.config import RewardConfig, SweepSettings
-from endorm_tasks.contexts import Renderer, scored_context
-from endorm_tasks.formatting import FormatError
-from endorm_tasks.math_answers import EXTRACTIONS
-from endorm_tasks.math_check import check_answers
-from endorm_tasks.scorer import EndoScorer, TokenStats
+from endorm_tasks.reward.config import RewardConfig, SweepSettings
+from endorm_tasks.prompts.contexts import Renderer, scored_context
+from endorm_tasks.prompts.formatting import FormatError
+from endorm_tasks.mathbench.answers import EXTRACTIONS
+from endorm_tasks.mathbench.check import check_answers
+from endorm_tasks.reward.scorer import EndoScorer, TokenStats
 
 Prompt = str | list[dict[str, str]]
 

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from endorm_tasks.arithmetic import MAX_PROBLEMS, arithmetic_problems
+from endorm_tasks.mathbench.arithmetic import MAX_PROBLEMS, arithmetic_problems
 
 NUMBERS = re.compile(r"\d+")
 
@@ -99,7 +99,7 @@ def test_bad_requests_are_clear_errors(split, n, message):
 
 
 def test_the_task_can_keep_only_the_digit_levels_a_run_trained_on():
-    from endorm_tasks.arithmetic import custom_dataset
+    from endorm_tasks.mathbench.arithmetic import custom_dataset
 
     docs = custom_dataset(arith_n=60, arith_levels="1,2")["test"]
     assert len(docs) == 60 and set(docs["digits"]) == {1, 2}
@@ -110,7 +110,7 @@ def test_the_task_can_keep_only_the_digit_levels_a_run_trained_on():
 
 
 def test_levels_keep_the_first_n_of_those_digit_counts_or_say_there_are_fewer():
-    from endorm_tasks.arithmetic import problems_at_levels
+    from endorm_tasks.mathbench.arithmetic import problems_at_levels
 
     ones = problems_at_levels("test", 16, levels=(1,))
     assert {d["digits"] for d in ones} == {1} and len({triple(d) for d in ones}) == 16

@@ -14,7 +14,7 @@ import torch
 
 from endorm_tasks.cli import score as score_cli
 from endorm_tasks.cli import sweep as sweep_cli
-from endorm_tasks.config import (
+from endorm_tasks.reward.config import (
     REWARD_KEYS,
     STATS_KEYS,
     SWEEP_KEYS,
@@ -23,7 +23,7 @@ from endorm_tasks.config import (
     StatsSettings,
     SweepSettings,
 )
-from endorm_tasks.scorer import EndoScorer, TokenStats
+from endorm_tasks.reward.scorer import EndoScorer, TokenStats
 
 RECORDED = ("gamma", "alpha", "reward_form", "aggregate", "append_eos", "terminal_value")
 
@@ -40,7 +40,7 @@ def test_the_two_parts_hold_the_six_settings_recorded_in_the_historical_order():
 
 
 def test_config_does_not_import_torch():
-    code = "import endorm_tasks.config, sys; print('torch' in sys.modules)"
+    code = "import endorm_tasks.reward.config, sys; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
@@ -94,7 +94,7 @@ def test_cli_flags_come_from_the_fields():
 
 
 def test_model_args_are_the_fields():
-    from endorm_tasks.lm_model import ENDORM_OPTIONS, unknown_key_error
+    from endorm_tasks.harness.lm_model import ENDORM_OPTIONS, unknown_key_error
 
     assert ENDORM_OPTIONS == REWARD_KEYS
     assert "did you mean 'terminal_value'" in str(unknown_key_error("terminal_valu"))

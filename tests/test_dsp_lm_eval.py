@@ -14,7 +14,8 @@ import torch
 from lm_eval.models.huggingface import HFLM
 from transformers import AutoTokenizer
 
-from endorm_tasks import dsp, multifaceted, summaries
+from endorm_tasks.benchmarks import dsp, multifaceted
+from endorm_tasks.reporting import summaries
 
 from .conftest import make_tiny_llama, project_tasks, run_tasks
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-REPORTING = ("endorm_tasks.leaderboard", "endorm_tasks.results", "endorm_tasks.regress")
+REPORTING = ("endorm_tasks.reporting.leaderboard", "endorm_tasks.reporting.results", "endorm_tasks.reporting.regress")
 
 
 def heavy_modules_after_import(*modules: str) -> list[str]:
@@ -24,7 +24,7 @@ def test_reporting_modules_do_not_import_torch():
     assert "torch" not in heavy_modules_after_import(*REPORTING)
 
 
-@pytest.mark.parametrize("module", ["endorm_tasks.results", "endorm_tasks.regress"])
+@pytest.mark.parametrize("module", ["endorm_tasks.reporting.results", "endorm_tasks.reporting.regress"])
 def test_results_reader_and_regression_gate_do_not_import_torch_today(module):
     """These two are torch-free already; the redesign must keep them so."""
     assert heavy_modules_after_import(module) == []

@@ -8,10 +8,10 @@ import math
 import pytest
 from transformers import AutoTokenizer
 
-from endorm_tasks.dsp import item as dsp_item
-from endorm_tasks.dsp import metrics as dsp_metrics
-from endorm_tasks.formatting import prompt_templates
-from endorm_tasks.judges import (
+from endorm_tasks.benchmarks.dsp import item as dsp_item
+from endorm_tasks.benchmarks.dsp import metrics as dsp_metrics
+from endorm_tasks.prompts.formatting import prompt_templates
+from endorm_tasks.judges.scoring import (
     JudgeError,
     candidates,
     expected_score,
@@ -26,12 +26,12 @@ from endorm_tasks.judges import (
     prompt_values,
     yes_probability,
 )
-from endorm_tasks.multifaceted import item as multifaceted_item
-from endorm_tasks.multifaceted import metrics as multifaceted_metrics
-from endorm_tasks.preference import Item, Pair
-from endorm_tasks.reward import RewardConfig
-from endorm_tasks.rmbench import item as rmbench_item
-from endorm_tasks.rmbench import metrics as rmbench_metrics
+from endorm_tasks.benchmarks.multifaceted import item as multifaceted_item
+from endorm_tasks.benchmarks.multifaceted import metrics as multifaceted_metrics
+from endorm_tasks.benchmarks.preference import Item, Pair
+from endorm_tasks.reward.config import RewardConfig
+from endorm_tasks.benchmarks.rmbench import item as rmbench_item
+from endorm_tasks.benchmarks.rmbench import metrics as rmbench_metrics
 
 from .conftest import SHARED_DOCS
 

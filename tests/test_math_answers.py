@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from endorm_tasks.data_sources import DataError
-from endorm_tasks.math_answers import (
+from endorm_tasks.mathbench.answers import (
     EXTRACTIONS,
     extraction,
     final_sentence_boxes,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from endorm_tasks.math_check import Verdict, check_answers, equivalent
+from endorm_tasks.mathbench.check import Verdict, check_answers, equivalent
 
 # (gold, prediction, equivalent?) written by hand.
 HARD_CASES = [

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from endorm_tasks.data_sources import DataError, read_jsonl
-from endorm_tasks.math_answers import EXTRACTIONS
-from endorm_tasks.math_eval import (
+from endorm_tasks.mathbench.answers import EXTRACTIONS
+from endorm_tasks.mathbench.benchmarks import (
     BENCHMARKS,
     INSTRUCTION,
     doc_metrics,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
-from endorm_tasks.math_check import Verdict, check_answers
+from endorm_tasks.mathbench.check import Verdict, check_answers
 
 DATA = Path(__file__).resolve().parent / "data" / "math_verify"
 CASES_FILE = DATA / "cases.jsonl"

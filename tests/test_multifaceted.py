@@ -14,7 +14,7 @@ import pytest
 from lm_eval.models.huggingface import HFLM
 from transformers import AutoTokenizer
 
-from endorm_tasks import multifaceted
+from endorm_tasks.benchmarks import multifaceted
 from endorm_tasks.data_sources import DATA_DIR_ENV, DataError
 
 from .conftest import project_tasks

@@ -2,7 +2,7 @@
 
 import math
 
-from endorm_tasks.preference import pair_win
+from endorm_tasks.benchmarks.preference import pair_win
 
 
 def test_strict_win_only():

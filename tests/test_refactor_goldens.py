@@ -22,8 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from endorm_tasks import dsp, judges, multifaceted, rmbench, summaries, sweep
-from endorm_tasks.preference import Item, pair_win
+from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
+from endorm_tasks.judges import scoring as judges
+from endorm_tasks.reporting import summaries
+from endorm_tasks.sweep import grid as sweep
+from endorm_tasks.benchmarks.preference import Item, pair_win
 
 REFACTOR = Path(__file__).parent / "fixtures" / "refactor"
 GOLDENS = REFACTOR / "metric_goldens.json"
@@ -302,8 +305,8 @@ def sweep_store(benchmark: str, frozen: dict, docs: list[dict], data_dir, genera
     seeded statistics."""
     import torch
 
-    from endorm_tasks.scorer import TokenStats
-    from endorm_tasks.token_store import RunMeta, TokenStore
+    from endorm_tasks.reward.scorer import TokenStats
+    from endorm_tasks.sweep.token_store import RunMeta, TokenStore
 
     if benchmark == "rmbench":
         requests = sweep.rmbench_requests(docs)
@@ -373,7 +376,7 @@ def assert_sweep_agrees_with_endorm(benchmark: str, result: dict, view: dict, la
 
 @pytest.mark.parametrize("benchmark", BENCHMARKS)
 def test_sweep_from_stored_statistics(goldens, generator, benchmark, request, shared_data_dir):
-    from endorm_tasks.reward import RewardConfig
+    from endorm_tasks.reward.config import RewardConfig
 
     frozen = goldens[benchmark]["sweep"]
     docs = request.getfixturevalue("multifaceted_rows" if benchmark == "multifaceted" else f"{benchmark}_docs")
@@ -422,7 +425,7 @@ def judge_results(run: dict) -> list[tuple[float, bool]]:
 
 
 def test_task_process_results_give_the_frozen_metrics(goldens, rmbench_docs, dsp_docs, multifaceted_docs, shared_data_dir):
-    from endorm_tasks.judge_task import DSPJudgeTask, MultifacetedJudgeTask, RMBenchGeneratedPointwiseTask, RMBenchJudgeTask
+    from endorm_tasks.judges.task import DSPJudgeTask, MultifacetedJudgeTask, RMBenchGeneratedPointwiseTask, RMBenchJudgeTask
 
     slugs = goldens["multifaceted"]["slugs"]
     # EndoRM tasks: (score, is_greedy) per response.

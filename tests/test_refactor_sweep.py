@@ -85,14 +85,14 @@ def test_scoring_again_gives_the_committed_stores(tmp_path, smollm2_path, shared
 
 
 def test_committed_report_table_is_the_markdown_of_its_json():
-    from endorm_tasks.sweep import markdown_report
+    from endorm_tasks.sweep.grid import markdown_report
 
     result = json.loads((REPORT / "sweep.json").read_text(encoding="utf-8"))
     assert markdown_report(result) + "\n" == (REPORT / "table.md").read_text(encoding="utf-8")
 
 
 def test_committed_report_best_labels_follow_its_numbers():
-    from endorm_tasks.sweep import DEFAULT_LABEL, best_label
+    from endorm_tasks.sweep.grid import DEFAULT_LABEL, best_label
 
     result = json.loads((REPORT / "sweep.json").read_text(encoding="utf-8"))
     labels = [c["label"] for c in result["configs"]]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from endorm_tasks.cli import regress as regress_cli
-from endorm_tasks.regress import (
+from endorm_tasks.reporting.regress import (
     EXIT_MISSING,
     EXIT_OK,
     EXIT_REGRESSION,
@@ -22,7 +22,7 @@ from endorm_tasks.regress import (
     Tolerance,
     compare,
 )
-from endorm_tasks.results import Metric, load_run
+from endorm_tasks.reporting.results import Metric, load_run
 
 RESULTS = Path(__file__).parent / "fixtures" / "results"
 BASE, RL = RESULTS / "math_base.json", RESULTS / "math_rl.json"

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from endorm_tasks.reward import RewardConfig, outcome_reward, soft_value, token_rewards
+from endorm_tasks.reward.bellman import outcome_reward, soft_value, token_rewards
+from endorm_tasks.reward.config import RewardConfig
 
 Q = torch.tensor([2.0, -1.0, 3.0])
 V = torch.tensor([5.0, 4.0, 6.0])

@@ -10,7 +10,7 @@ from transformers import AutoTokenizer
 from endorm_rl.config import config_from_dict
 from endorm_rl.data import load_math_train, training_prompts
 from endorm_tasks.data_sources import DataError
-from endorm_tasks.math_eval import INSTRUCTION
+from endorm_tasks.mathbench.benchmarks import INSTRUCTION
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_a_problem_file_missing_a_field_is_named(tmp_path, tokenizer):
 
 
 def test_arithmetic_prompts_come_from_the_train_split_at_the_asked_levels(tokenizer):
-    from endorm_tasks.arithmetic import arithmetic_problems, split_of
+    from endorm_tasks.mathbench.arithmetic import arithmetic_problems, split_of
 
     prompts = training_prompts(config_from_dict({"output_dir": "/tmp/unused", "data": "arithmetic", "levels": [1, 2],
                                                  "max_prompts": 30}), tokenizer)

@@ -14,10 +14,10 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from endorm_rl.data import prompt_messages
 from endorm_rl.rewards import EndogenousReward, MathCorrectness
-from endorm_tasks.formatting import format_context
-from endorm_tasks.math_eval import INSTRUCTION
-from endorm_tasks.reward import RewardConfig
-from endorm_tasks.scorer import EndoScorer
+from endorm_tasks.prompts.formatting import format_context
+from endorm_tasks.mathbench.benchmarks import INSTRUCTION
+from endorm_tasks.reward.config import RewardConfig
+from endorm_tasks.reward.scorer import EndoScorer
 
 PROBLEMS = ["What is $1+1$?", "Simplify $\\frac{6}{4}$."]
 TEXTS = ["The answer is $\\boxed{2}$.", "We add: 1 + 1 = 2", "$\\frac{6}{4}=\\boxed{\\frac{3}{2}}$", ""]

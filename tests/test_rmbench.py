@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from endorm_tasks import rmbench, summaries
+from endorm_tasks.benchmarks import rmbench
+from endorm_tasks.reporting import summaries
 from endorm_tasks.data_sources import DataError
-from endorm_tasks.preference import identical_pairs
+from endorm_tasks.benchmarks.preference import identical_pairs
 
 
 def item(item_id: int, tag: str = "x") -> dict:
@@ -210,7 +211,7 @@ def test_hub_schema_errors_are_raised_not_replaced_by_the_sample(monkeypatch):
 
 def test_offline_without_data_dir_falls_back_to_the_embedded_sample_loudly(monkeypatch, caplog):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with caplog.at_level(logging.WARNING, logger="endorm_tasks.rmbench"):
+    with caplog.at_level(logging.WARNING, logger="endorm_tasks.benchmarks.rmbench"):
         docs = rmbench.load_rmbench("safety")
     assert "EMBEDDED 8-item SAMPLE" in caplog.text
     assert len(docs) == 4 and {d["data_source"] for d in docs} == {"embedded-sample"}

@@ -14,8 +14,8 @@ from lm_eval.tasks import TaskManager
 
 from endorm_tasks.cli.eval import task_configs_dir
 from endorm_tasks.data_sources import DataError
-from endorm_tasks.formatting import FormatError, format_context, plain_template_context
-from endorm_tasks.rmbench import RMBENCH_DOMAINS, responses
+from endorm_tasks.prompts.formatting import FormatError, format_context, plain_template_context
+from endorm_tasks.benchmarks.rmbench import RMBENCH_DOMAINS, responses
 
 from .conftest import project_tasks, run_tasks
 
@@ -133,7 +133,7 @@ def test_endorm_and_hf_command_lines_make_identical_decisions(smollm2_path, shar
 @pytest.mark.slow
 def test_reward_options_reach_the_model_and_are_recorded(smollm2_path, shared_data_dir):
     """docs/definitions.md#reward-forms `reward_form` / `aggregate` from --model_args, on the App. D template variant."""
-    import endorm_tasks.lm_model  # noqa: F401  (registers `endorm`)
+    import endorm_tasks.harness.lm_model  # noqa: F401  (registers `endorm`)
 
     model_args = f"pretrained={smollm2_path},reward_form=logprob,aggregate=mean"
     results = run_tasks("endorm", model_args, ["rmbench_template_chat"], project_tasks(shared_data_dir))

@@ -9,9 +9,9 @@ import pytest
 from endorm_tasks import bundled
 from endorm_tasks.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE
 from endorm_tasks.cli.score import chunks, main
-from endorm_tasks.formatting import format_context
-from endorm_tasks.reward import RewardConfig
-from endorm_tasks.scorer import EndoScorer
+from endorm_tasks.prompts.formatting import format_context
+from endorm_tasks.reward.config import RewardConfig
+from endorm_tasks.reward.scorer import EndoScorer
 
 ROWS = [
     {"prompt": "What is 2 + 2?", "response": "4"},
@@ -81,7 +81,7 @@ def test_extra_fields_are_kept(tmp_path, tiny_scorer_model):
 
 
 def test_ctrl_c_keeps_the_written_rows_and_resume_finishes_them(tmp_path, tiny_scorer_model, monkeypatch, capsys):
-    from endorm_tasks.scorer import EndoScorer
+    from endorm_tasks.reward.scorer import EndoScorer
 
     source = write_jsonl(tmp_path / "in.jsonl", TINY_ROWS)
     full, out = tmp_path / "full.jsonl", tmp_path / "out.jsonl"

@@ -11,9 +11,9 @@ import math
 import pytest
 import torch
 
-from endorm_tasks.formatting import FormatError, format_context
-from endorm_tasks.reward import RewardConfig
-from endorm_tasks.scorer import EndoScorer, ScoringError
+from endorm_tasks.prompts.formatting import FormatError, format_context
+from endorm_tasks.reward.config import RewardConfig
+from endorm_tasks.reward.scorer import EndoScorer, ScoringError
 
 QUERY = "Name a primary colour."
 RESPONSES = [

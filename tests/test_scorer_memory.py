@@ -15,8 +15,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from endorm_tasks.reward import soft_value
-from endorm_tasks.scorer import EndoScorer, soft_value_in_place
+from endorm_tasks.reward.bellman import soft_value
+from endorm_tasks.reward.scorer import EndoScorer, soft_value_in_place
 
 VOCAB = 131_072
 RESPONSE_TOKENS = 512

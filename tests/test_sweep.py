@@ -15,13 +15,13 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from endorm_tasks import rmbench
+from endorm_tasks.benchmarks import rmbench
 from endorm_tasks.cli.sweep import build_parser, rmbench_docs
 from endorm_tasks.cli.sweep import main as sweep_main
-from endorm_tasks.formatting import format_context
-from endorm_tasks.reward import RewardConfig
-from endorm_tasks.scorer import EndoScorer, TokenStats
-from endorm_tasks.sweep import (
+from endorm_tasks.prompts.formatting import format_context
+from endorm_tasks.reward.config import RewardConfig
+from endorm_tasks.reward.scorer import EndoScorer, TokenStats
+from endorm_tasks.sweep.grid import (
     DEFAULT_LABEL,
     ScoringRequest,
     config_label,
@@ -35,7 +35,7 @@ from endorm_tasks.sweep import (
     rmbench_requests,
     score_requests,
 )
-from endorm_tasks.token_store import RunMeta, TokenStore, load_store, save_store
+from endorm_tasks.sweep.token_store import RunMeta, TokenStore, load_store, save_store
 
 TOLERANCE = 1e-4
 MULTIFACETED_FIXTURE = Path(__file__).parent / "fixtures" / "multifaceted_small.jsonl"

@@ -10,7 +10,7 @@ import pytest
 
 from endorm_tasks.cli import tokens as tokens_cli
 from endorm_tasks.data_sources import DataError
-from endorm_tasks.token_view import colour_scale, load_scored_row, render_token_view, reward_colour
+from endorm_tasks.reward.token_view import colour_scale, load_scored_row, render_token_view, reward_colour
 
 SCORES = Path(__file__).parent / "fixtures" / "scores.jsonl"
 # Row 1: tokens ["Hi", " &", " bye", "\n", "<|im_end|>"], rewards [2, -4, 1, 0, -0.5], reward -1.5.

@@ -59,12 +59,12 @@ def fail(prog: str, message: str, code: int) -> NoReturn:
 # an error must not import torch.
 ERRORS: tuple[tuple[str, str, int], ...] = (
     (__name__, "UsageError", EXIT_USAGE),
-    ("endorm_tasks.reward", "ConfigError", EXIT_USAGE),
+    ("endorm_tasks.reward.config", "ConfigError", EXIT_USAGE),
     ("endorm_tasks.data_sources", "DataError", EXIT_DATA),
-    ("endorm_tasks.formatting", "FormatError", EXIT_USAGE),
-    ("endorm_tasks.judges", "JudgeError", EXIT_USAGE),
+    ("endorm_tasks.prompts.formatting", "FormatError", EXIT_USAGE),
+    ("endorm_tasks.judges.scoring", "JudgeError", EXIT_USAGE),
     ("endorm_tasks.bundled", "ModelError", EXIT_MODEL),
-    ("endorm_tasks.scorer", "ScoringError", EXIT_MODEL),
+    ("endorm_tasks.reward.scorer", "ScoringError", EXIT_MODEL),
 )
 
 

@@ -18,9 +18,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import endorm_tasks.lm_model  # noqa: F401  (registers the `endorm` model)
+import endorm_tasks.harness.lm_model  # noqa: F401  (registers the `endorm` model)
 from endorm_tasks.cli.errors import EXIT_DATA, fail, run_cli
-from endorm_tasks.results import DATA_SOURCE_KEY, NOT_RECORDED, source_kind
+from endorm_tasks.reporting.results import DATA_SOURCE_KEY, NOT_RECORDED, source_kind
 
 PROG = "endorm-eval"
 PRINT_INCLUDE_PATH = "--print-include-path"

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from endorm_tasks.cli.errors import UsageError, run_cli
-from endorm_tasks.regress import Tolerance, check_amount, compare, exit_code, report
-from endorm_tasks.results import Run, find_result_files, load_run
+from endorm_tasks.reporting.regress import Tolerance, check_amount, compare, exit_code, report
+from endorm_tasks.reporting.results import Run, find_result_files, load_run
 
 
 def amount(text: str) -> float:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from endorm_tasks.cli.errors import UsageError, run_cli
 from endorm_tasks.data_sources import read_json
-from endorm_tasks.leaderboard import DSP_DOMAINS, build_report, dsp_matrices, to_html, to_markdown
-from endorm_tasks.results import Run, load_runs
+from endorm_tasks.reporting.leaderboard import DSP_DOMAINS, build_report, dsp_matrices, to_html, to_markdown
+from endorm_tasks.reporting.results import Run, load_runs
 
 MARKER = "<!-- endorm-report inputs: "
 
@@ -74,7 +74,7 @@ def write_report(args: argparse.Namespace) -> None:
     outputs[0].write_text(to_markdown(report) + "\n" + marker, encoding="utf-8")
     outputs[1].write_text(to_html(report) + marker, encoding="utf-8")
     if not args.no_figures:
-        from endorm_tasks.plots import dsp_heatmap
+        from endorm_tasks.reporting.plots import dsp_heatmap
 
         for matrix in dsp_matrices(runs):
             outputs.append(args.out_dir / matrix.figure)

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import IO
 
 from endorm_tasks.cli.errors import UsageError, run_cli
-from endorm_tasks.config import RewardConfig, StatsSettings, SweepSettings, add_arguments, from_arguments
-from endorm_tasks.contexts import Renderer, scored_context
+from endorm_tasks.reward.config import RewardConfig, StatsSettings, SweepSettings, add_arguments, from_arguments
+from endorm_tasks.prompts.contexts import Renderer, scored_context
 from endorm_tasks.data_sources import DataError, jsonl_text, read_jsonl, require_fields
-from endorm_tasks.formatting import PROMPT_FORMATS
+from endorm_tasks.prompts.formatting import PROMPT_FORMATS
 
 OUTPUT_FIELDS: tuple[str, ...] = ("reward", "n_tokens", "config", "tokens", "token_rewards")
 """Fields endorm-score adds to each row; an input row must not already hold them."""
@@ -141,7 +141,7 @@ def output_row(row: dict, scored, tokenizer, per_token: bool, where: str) -> dic
     """The input row with its reward; a non-finite reward is an error, never written."""
     rewards = [float(r) for r in scored.token_rewards]
     if not math.isfinite(scored.reward) or not all(map(math.isfinite, rewards)):
-        from endorm_tasks.scorer import ScoringError
+        from endorm_tasks.reward.scorer import ScoringError
 
         raise ScoringError(f"{where}: the reward is not finite (R = {scored.reward}) under {scored.config.as_dict()}")
     out = {**row, "reward": scored.reward, "n_tokens": len(scored.token_ids), "config": scored.config.as_dict()}
@@ -207,7 +207,7 @@ def write_scores(args: argparse.Namespace, config: RewardConfig, rows: list[dict
     from tqdm.auto import tqdm
 
     from endorm_tasks.bundled import load_model_and_tokenizer
-    from endorm_tasks.scorer import EndoScorer
+    from endorm_tasks.reward.scorer import EndoScorer
 
     model, tokenizer = load_model_and_tokenizer(args.model, args.dtype, args.trust_remote_code)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

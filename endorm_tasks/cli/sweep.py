@@ -5,7 +5,7 @@
     endorm-sweep plot sweep.json
 
 ``score`` runs the model once and keeps q = f(s_t, a_t), V(s_t), V(s_{t+1}) per token in
-``OUT/<benchmark>/`` (see ``endorm_tasks.token_store``); ``run`` recomputes every benchmark's metrics
+``OUT/<benchmark>/`` (see ``endorm_tasks.sweep.token_store``); ``run`` recomputes every benchmark's metrics
 and the length-bias report for each (gamma, aggregate, reward_form) with no model call; ``plot`` draws
 accuracy vs gamma and the length-bias curves. alpha, append_eos, prompt format and model are fixed at
 ``score`` time (they change the stored numbers).
@@ -22,11 +22,11 @@ import sys
 from pathlib import Path
 
 from endorm_tasks.cli.errors import run_cli
-from endorm_tasks.config import AGGREGATES, REWARD_FORMS, RewardConfig, StatsSettings, add_arguments, from_arguments
+from endorm_tasks.reward.config import AGGREGATES, REWARD_FORMS, RewardConfig, StatsSettings, add_arguments, from_arguments
 from endorm_tasks.data_sources import DataError
-from endorm_tasks.formatting import PROMPT_FORMATS
-from endorm_tasks.length_bias import DEFAULT_EDGES
-from endorm_tasks.sweep import BENCHMARKS, DEFAULT_AGGREGATES, DEFAULT_FORMS, DEFAULT_GAMMAS, ScoringRequest
+from endorm_tasks.prompts.formatting import PROMPT_FORMATS
+from endorm_tasks.sweep.length_bias import DEFAULT_EDGES
+from endorm_tasks.sweep.grid import BENCHMARKS, DEFAULT_AGGREGATES, DEFAULT_FORMS, DEFAULT_GAMMAS, ScoringRequest
 
 
 def number_list(text: str) -> list[float]:
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--model", default="bundled", help="hub id, local path, or 'bundled' (SmolLM2-135M-Instruct)")
     score.add_argument("--out", type=Path, required=True, help="store root; the store goes to OUT/<benchmark>/")
     score.add_argument("--data_dir", help="local data directory (default: $ENDORM_DATA_DIR, else the hub)")
-    score.add_argument("--multifaceted_path", help="Multifaceted-Bench file or hub id (default: see endorm_tasks.multifaceted)")
+    score.add_argument("--multifaceted_path", help="Multifaceted-Bench file or hub id (default: see endorm_tasks.benchmarks.multifaceted)")
     score.add_argument("--prompt_format", choices=PROMPT_FORMATS, default="chat")
     add_arguments(score, StatsSettings)
     score.add_argument("--dtype", default="float32")
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def rmbench_docs(args) -> tuple[list[dict], list[str]]:
     """The first ``limit`` documents of each domain; without --domains a missing math file is skipped."""
-    from endorm_tasks.rmbench import RMBENCH_DOMAINS, load_rmbench
+    from endorm_tasks.benchmarks.rmbench import RMBENCH_DOMAINS, load_rmbench
 
     docs, used = [], []
     for domain in args.domains or RMBENCH_DOMAINS:
@@ -100,17 +100,17 @@ def rmbench_docs(args) -> tuple[list[dict], list[str]]:
 
 def requests_for(args) -> tuple[list[ScoringRequest], str, dict]:
     """What to score for ``args.benchmark``, its data source and extra run metadata."""
-    from endorm_tasks import sweep
+    from endorm_tasks.sweep import grid as sweep
 
     if args.benchmark == "rmbench":
         docs, domains = rmbench_docs(args)
         return sweep.rmbench_requests(docs), sources(docs), {"domains": domains}
     if args.benchmark == "dsp":
-        from endorm_tasks.dsp import load_dsp
+        from endorm_tasks.benchmarks.dsp import load_dsp
 
         docs = load_dsp(args.data_dir)[: args.limit]
         return sweep.dsp_requests(docs, args.data_dir), sources(docs), {}
-    from endorm_tasks.multifaceted import load_multifaceted
+    from endorm_tasks.benchmarks.multifaceted import load_multifaceted
 
     rows = load_multifaceted(args.multifaceted_path, args.data_dir)
     prompts = list(dict.fromkeys(r["prompt"] for r in rows))[: args.limit]
@@ -134,9 +134,9 @@ def score(args) -> None:
     import torch
 
     from endorm_tasks.bundled import load_model_and_tokenizer
-    from endorm_tasks.scorer import EndoScorer
-    from endorm_tasks.sweep import score_requests
-    from endorm_tasks.token_store import RunMeta, save_store
+    from endorm_tasks.reward.scorer import EndoScorer
+    from endorm_tasks.sweep.grid import score_requests
+    from endorm_tasks.sweep.token_store import RunMeta, save_store
 
     config = RewardConfig(stats=from_arguments(args, StatsSettings))  # bad options fail before any work
     requests, data_source, extra = requests_for(args)
@@ -156,8 +156,8 @@ def score(args) -> None:
 
 
 def run_sweep(args) -> None:
-    from endorm_tasks.sweep import finite_or_none, markdown_report, reward_grid, sweep
-    from endorm_tasks.token_store import load_store, store_dirs
+    from endorm_tasks.sweep.grid import finite_or_none, markdown_report, reward_grid, sweep
+    from endorm_tasks.sweep.token_store import load_store, store_dirs
 
     stores = [load_store(path) for root in args.stores for path in store_dirs(root)]
     first = stores[0].run
@@ -174,7 +174,7 @@ def run_sweep(args) -> None:
 
 def plot(args) -> None:
     from endorm_tasks.data_sources import read_json
-    from endorm_tasks.sweep_plots import plot_sweep
+    from endorm_tasks.sweep.plots import plot_sweep
 
     for path in plot_sweep(read_json(args.sweep), args.out or args.sweep.parent):
         print(path)

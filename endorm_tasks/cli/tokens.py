@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from endorm_tasks.cli.errors import run_cli
-from endorm_tasks.token_view import load_scored_row, render_token_view
+from endorm_tasks.reward.token_view import load_scored_row, render_token_view
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +31,7 @@ def render(args: argparse.Namespace) -> None:
     args.output.write_text(page, encoding="utf-8")
     print(args.output)
     if args.png:
-        from endorm_tasks.plots import token_reward_bars
+        from endorm_tasks.reporting.plots import token_reward_bars
 
         token_reward_bars(row["tokens"], [float(r) for r in row["token_rewards"]], title, args.png, args.scale)
         print(args.png)

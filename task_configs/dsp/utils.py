@@ -1,5 +1,5 @@
-"""lm-eval glue for DSP: the task class lives in ``endorm_tasks.tasks``, data, pairs and the matrix in
-``endorm_tasks.dsp`` (docs/definitions.md#dsp).
+"""lm-eval glue for DSP: the task class lives in ``endorm_tasks.harness.tasks``, data, pairs and the matrix in
+``endorm_tasks.benchmarks.dsp`` (docs/definitions.md#dsp).
 
 One document = one query scored by one domain RM: 5 ``loglikelihood`` requests (academy, business,
 literature, entertainment, normal) sharing one context, the chat-template rendering of the RM's
@@ -8,9 +8,9 @@ system prompt + the query.
 
 from __future__ import annotations
 
-from endorm_tasks.dsp import custom_dataset
-from endorm_tasks.task_base import total
-from endorm_tasks.tasks import DSPTask
-from endorm_tasks.tasks import dsp_process_results as process_results
+from endorm_tasks.benchmarks.dsp import custom_dataset
+from endorm_tasks.harness.task_base import total
+from endorm_tasks.harness.tasks import DSPTask
+from endorm_tasks.harness.tasks import dsp_process_results as process_results
 
 __all__ = ["DSPTask", "custom_dataset", "process_results", "total"]

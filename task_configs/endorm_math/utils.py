@@ -1,5 +1,5 @@
-"""lm-eval glue for the Table-3 math tasks; data, answers and checking live in ``endorm_tasks.math_eval``,
-the task class, filters and metrics in ``endorm_tasks.math_task``.
+"""lm-eval glue for the Table-3 math tasks; data, answers and checking live in ``endorm_tasks.mathbench.benchmarks``,
+the task class, filters and metrics in ``endorm_tasks.mathbench.task``.
 
 Task metadata read here (``--metadata key=value``): ``k`` (samples per problem of the avg@k tasks,
 default their YAML ``repeats``) and, in ``custom_dataset``, ``data_dir`` / ``hub_id`` / ``hub_split``
@@ -8,7 +8,7 @@ default their YAML ``repeats``) and, in ``custom_dataset``, ``data_dir`` / ``hub
 
 from __future__ import annotations
 
-from endorm_tasks.math_eval import custom_dataset
-from endorm_tasks.math_task import MathTask, flexible_extract, process_results, strict_match, total
+from endorm_tasks.mathbench.benchmarks import custom_dataset
+from endorm_tasks.mathbench.task import MathTask, flexible_extract, process_results, strict_match, total
 
 __all__ = ["MathTask", "custom_dataset", "flexible_extract", "process_results", "strict_match", "total"]

@@ -1,5 +1,5 @@
-"""lm-eval glue for the easy math tasks: data in ``endorm_tasks.arithmetic`` and ``endorm_tasks.math_eval``,
-the task class, filters and metrics in ``endorm_tasks.math_task``.
+"""lm-eval glue for the easy math tasks: data in ``endorm_tasks.mathbench.arithmetic`` and ``endorm_tasks.mathbench.benchmarks``,
+the task class, filters and metrics in ``endorm_tasks.mathbench.task``.
 
 Task metadata read here (``--metadata key=value``): ``arith_n`` / ``arith_seed`` (the arithmetic test
 problems drawn, default 300 and 0) and ``data_dir`` / ``hub_id`` / ``hub_split`` for MATH-500.
@@ -7,8 +7,8 @@ problems drawn, default 300 and 0) and ``data_dir`` / ``hub_id`` / ``hub_split``
 
 from __future__ import annotations
 
-from endorm_tasks.arithmetic import custom_dataset as arithmetic_dataset
-from endorm_tasks.math_eval import custom_dataset as math_dataset
-from endorm_tasks.math_task import MathTask, flexible_extract, process_results, strict_match, total
+from endorm_tasks.mathbench.arithmetic import custom_dataset as arithmetic_dataset
+from endorm_tasks.mathbench.benchmarks import custom_dataset as math_dataset
+from endorm_tasks.mathbench.task import MathTask, flexible_extract, process_results, strict_match, total
 
 __all__ = ["MathTask", "arithmetic_dataset", "flexible_extract", "math_dataset", "process_results", "strict_match", "total"]

@@ -1,5 +1,5 @@
-"""lm-eval glue for Multifaceted-Bench: the task class lives in ``endorm_tasks.tasks``, loading and
-pairing in ``endorm_tasks.multifaceted`` (docs/definitions.md#multifaceted).
+"""lm-eval glue for Multifaceted-Bench: the task class lives in ``endorm_tasks.harness.tasks``, loading and
+pairing in ``endorm_tasks.benchmarks.multifaceted`` (docs/definitions.md#multifaceted).
 
 One document = one row (system s, prompt x): its own reference answer and those of the prompt's
 rows with other systems, all scored under s. Per-source metrics ``acc_<source slug>`` are added for
@@ -8,8 +8,8 @@ every source present in the data, since the source strings come from the data, n
 
 from __future__ import annotations
 
-from endorm_tasks.multifaceted import custom_dataset, pair_accuracy
-from endorm_tasks.task_base import total
-from endorm_tasks.tasks import MultifacetedTask
+from endorm_tasks.benchmarks.multifaceted import custom_dataset, pair_accuracy
+from endorm_tasks.harness.task_base import total
+from endorm_tasks.harness.tasks import MultifacetedTask
 
 __all__ = ["MultifacetedTask", "custom_dataset", "pair_accuracy", "total"]

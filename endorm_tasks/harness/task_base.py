@@ -2,7 +2,7 @@
 
 ``EndoTask`` takes the YAML's ``class`` key out of the config (``ConfigurableTask`` rejects it) and,
 for tasks that name a prompt format, records where the documents came from. ``PreferenceTask`` is a
-benchmark task over preference items (``endorm_tasks.preference``): it issues the requests of
+benchmark task over preference items (``endorm_tasks.benchmarks.preference``): it issues the requests of
 ``request_arguments`` and turns their results into pair wins and the benchmark's metrics;
 ``RewardTask`` is the EndoRM form, one ``loglikelihood`` request per response under one context.
 """
@@ -16,7 +16,7 @@ from types import ModuleType
 from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
 
-from endorm_tasks.preference import Item, pair_wins
+from endorm_tasks.benchmarks.preference import Item, pair_wins
 
 logger = logging.getLogger(__name__)
 

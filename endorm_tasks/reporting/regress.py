@@ -19,7 +19,7 @@ from fnmatch import fnmatchcase
 
 from endorm_tasks.cli.errors import EXIT_DATA, EXIT_MISSING, EXIT_OK, EXIT_USAGE
 from endorm_tasks.cli.errors import EXIT_FAILURE as EXIT_REGRESSION
-from endorm_tasks.results import Metric, Run
+from endorm_tasks.reporting.results import Metric, Run
 
 __all__ = ["EXIT_DATA", "EXIT_MISSING", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "Tolerance", "compare"]
 EPSILON = 1e-12

@@ -3,7 +3,7 @@
 The judge prompts are rendered inside ``construct_requests`` with the ``chat_template`` callback
 lm-eval passes (the model's own template, with the generation prompt), so the same task runs with
 ``hf`` and ``endorm``. Each prompt issues one ``loglikelihood`` request per candidate answer
-("YES"/"NO", or "1".."10"); ``process_results`` turns them into pair wins with ``endorm_tasks.judges``.
+("YES"/"NO", or "1".."10"); ``process_results`` turns them into pair wins with ``endorm_tasks.judges.scoring``.
 The YAML names the judge: ``metadata: {judge: verifier | genrm_pointwise | genrm_pairwise}``.
 """
 
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from endorm_tasks import dsp, judges, rmbench
-from endorm_tasks.judges import JudgeError
-from endorm_tasks.preference import Item
-from endorm_tasks.task_base import PreferenceTask
-from endorm_tasks.tasks import MultifacetedSources
+from endorm_tasks.benchmarks import dsp, rmbench
+from endorm_tasks.judges import scoring as judges
+from endorm_tasks.judges.scoring import JudgeError
+from endorm_tasks.benchmarks.preference import Item
+from endorm_tasks.harness.task_base import PreferenceTask
+from endorm_tasks.harness.tasks import MultifacetedSources
 
 
 def check_fits(model: object, texts: Sequence[str], reserve: int, where: str) -> None:

@@ -26,7 +26,7 @@ from endorm_tasks.data_sources import (
     require_fields,
     resolve_data_dir,
 )
-from endorm_tasks.preference import Item, Pair, identical_pairs, pair_wins
+from endorm_tasks.benchmarks.preference import Item, Pair, identical_pairs, pair_wins
 
 if TYPE_CHECKING:
     import datasets

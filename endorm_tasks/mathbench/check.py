@@ -35,7 +35,7 @@ from multiprocessing.pool import Pool
 import sympy
 from math_verify import LatexExtractionConfig, parse, verify
 
-from endorm_tasks.math_answers import strip_math_delimiters
+from endorm_tasks.mathbench.answers import strip_math_delimiters
 
 DEFAULT_TIMEOUT_S = 10.0
 # math-verify's default ``float_rounding``: decimals are compared after rounding to this many places.

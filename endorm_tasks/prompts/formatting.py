@@ -4,7 +4,7 @@ response.
 
 ``chat``: the model's chat template; system = the instruction (if any), user = the query, the
 response is the assistant turn. ``template``: the paper's App. D EndoRM template, the response sits
-inside the user turn after ``### Response``. Contexts are built in one place, ``endorm_tasks.contexts``.
+inside the user turn after ``### Response``. Contexts are built in one place, ``endorm_tasks.prompts.contexts``.
 """
 
 from __future__ import annotations
@@ -69,14 +69,14 @@ def tokenizer_renderer(tokenizer) -> ChatRenderer:
 
 def format_context(tokenizer, query: str, system: str | None = None, prompt_format: str = "chat") -> str:
     """The context x for one query under the tokenizer's own chat template: ``contexts.scored_context``."""
-    from endorm_tasks.contexts import Renderer, scored_context
+    from endorm_tasks.prompts.contexts import Renderer, scored_context
 
     return scored_context(Renderer.from_tokenizer(tokenizer), query, system, prompt_format)
 
 
 def plain_template_context(query: str, system: str | None = None) -> str:
     """``template`` format for a model without a chat template: ``contexts.plain_template_context``."""
-    from endorm_tasks.contexts import plain_template_context as plain
+    from endorm_tasks.prompts.contexts import plain_template_context as plain
 
     return plain(query, system)
 

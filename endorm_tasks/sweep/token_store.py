@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from endorm_tasks.config import StatsSettings
+from endorm_tasks.reward.config import StatsSettings
 from endorm_tasks.data_sources import DataError, read_json, read_jsonl, require_fields, write_jsonl
-from endorm_tasks.scorer import TokenStats
+from endorm_tasks.reward.scorer import TokenStats
 
 FORMAT = "endorm-token-store"
 VERSION = 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from endorm_tasks.token_view import colour_scale, reward_colour
+from endorm_tasks.reward.token_view import colour_scale, reward_colour
 
 MAX_LABELLED_TOKENS = 150
 """Beyond this many tokens the bar chart drops the token labels, which would overlap."""

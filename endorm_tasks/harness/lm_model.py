@@ -19,8 +19,8 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
 from endorm_tasks.bundled import resolve_model_path
-from endorm_tasks.config import REWARD_KEYS, ConfigError, RewardConfig, parse_setting
-from endorm_tasks.scorer import EndoScorer
+from endorm_tasks.reward.config import REWARD_KEYS, ConfigError, RewardConfig, parse_setting
+from endorm_tasks.reward.scorer import EndoScorer
 
 ENDORM_OPTIONS: tuple[str, ...] = REWARD_KEYS
 """The ``endorm`` model's own ``--model_args`` keys; any other key goes to lm-eval's ``hf`` model."""

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from endorm_tasks.data_sources import DataError, load_hub_split, read_records, resolve_data_dir
-from endorm_tasks.math_answers import STRICT_MATCH, extraction, gold_answers
-from endorm_tasks.math_check import DEFAULT_TIMEOUT_S, Verdict, check_answers
+from endorm_tasks.mathbench.answers import STRICT_MATCH, extraction, gold_answers
+from endorm_tasks.mathbench.check import DEFAULT_TIMEOUT_S, Verdict, check_answers
 
 # System message of the Qwen2.5-Math "boxed" prompt (docs/definitions.md#math-prompt).
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."

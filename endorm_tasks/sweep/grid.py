@@ -17,13 +17,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from endorm_tasks import dsp, multifaceted, rmbench, summaries
-from endorm_tasks.contexts import Renderer, scored_context
-from endorm_tasks.length_bias import DEFAULT_EDGES, length_bias
-from endorm_tasks.preference import Item, is_identical, pair_wins
-from endorm_tasks.reward import RewardConfig, reward_from_stats
-from endorm_tasks.scorer import EndoScorer, TokenStats
-from endorm_tasks.token_store import NOT_SWEEPABLE, ResponseMeta, TokenStore, text_sha1
+from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
+from endorm_tasks.reporting import summaries
+from endorm_tasks.prompts.contexts import Renderer, scored_context
+from endorm_tasks.sweep.length_bias import DEFAULT_EDGES, length_bias
+from endorm_tasks.benchmarks.preference import Item, is_identical, pair_wins
+from endorm_tasks.reward.bellman import reward_from_stats
+from endorm_tasks.reward.config import RewardConfig
+from endorm_tasks.reward.scorer import EndoScorer, TokenStats
+from endorm_tasks.sweep.token_store import NOT_SWEEPABLE, ResponseMeta, TokenStore, text_sha1
 
 BENCHMARKS: tuple[str, ...] = ("rmbench", "dsp", "multifaceted")
 DEFAULT_GAMMAS: tuple[float, ...] = (1.0, 0.99, 0.97, 0.95, 0.93, 0.9)

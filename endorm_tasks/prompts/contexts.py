@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from endorm_tasks.formatting import (
+from endorm_tasks.prompts.formatting import (
     SENTINEL,
     ChatRenderer,
     FormatError,

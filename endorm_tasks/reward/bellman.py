@@ -10,19 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from endorm_tasks.config import (  # noqa: F401  (re-exported: the settings live in the torch-free config module)
-    AGGREGATES,
-    ALPHA_RANGE,
-    REWARD_FORMS,
-    TERMINAL_VALUES,
-    Aggregate,
-    ConfigError,
-    RewardConfig,
-    RewardForm,
-    StatsSettings,
-    SweepSettings,
-    TerminalValue,
-)
+from endorm_tasks.reward.config import AGGREGATES, REWARD_FORMS, TERMINAL_VALUES, RewardConfig, SweepSettings
 
 
 def soft_value(logits: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
