@@ -163,20 +163,21 @@ class EndoRLConfig(GRPOConfig):
             raise ConfigError(str(err)) from err
 
     def run_settings(self) -> dict[str, Any]:
-        """The keys a run is defined by, as written to ``endorm_rl_config.yaml`` (TRL's derived and
-        bookkeeping fields left out, so the file reads like the YAML that produced it)."""
+        """The keys a run is defined by, as written to ``endorm_rl_config.yaml``: this class's own keys and
+        every TRL key that differs from what TRL would hold given those keys alone, so values TRL or this
+        class derive in ``__post_init__`` (device flags, reward weights, batch bookkeeping) are left out and
+        the file reads like the YAML that produced it."""
         own = {f.name for f in dataclasses.fields(EndoRLConfig) if f.name not in GRPO_FIELDS or f.name in OVERRIDDEN}
-        changed = {
-            f.name for f in dataclasses.fields(GRPOConfig)
-            if f.default is not dataclasses.MISSING and getattr(self, f.name) != f.default
-        }
-        keys = sorted(own | changed | {"output_dir", "num_generations", "max_steps", "seed", "temperature"})
+        own |= {"output_dir", "num_generations", "max_steps", "seed", "temperature"}
+        reference = EndoRLConfig(**{k: getattr(self, k) for k in own - DERIVED})
+        changed = {name for name in GRPO_FIELDS - DERIVED if plain(getattr(self, name)) != plain(getattr(reference, name))}
+        keys = sorted(own | changed)
         return {k: plain(getattr(self, k)) for k in keys}
 
 
 GRPO_FIELDS = {f.name for f in dataclasses.fields(GRPOConfig)}
-OVERRIDDEN = {"beta", "learning_rate", "max_completion_length", "loss_type", "per_device_train_batch_size",
-              "logging_steps", "save_steps", "report_to"}
+OVERRIDDEN = set(EndoRLConfig.__annotations__) & GRPO_FIELDS
+"""TRL fields this class declares again with the paper's values: always recorded with a run."""
 DERIVED = {"model_init_kwargs", "reward_weights", "multi_objective_aggregation", "use_cpu", "bf16"}
 """Fields this config sets from its own keys; a YAML file that sets them too is refused."""
 
@@ -252,5 +253,7 @@ def save_config(config: EndoRLConfig, path: Path) -> None:
 def changed_settings(recorded: dict[str, Any], config: EndoRLConfig) -> dict[str, tuple[Any, Any]]:
     """Keys whose value differs between a run's recorded config and ``config`` (resumable keys ignored)."""
     current = config.run_settings()
+    # Files written before run_settings left derived keys out hold them too: compare those with the config's value.
+    current.update({k: plain(getattr(config, k)) for k in recorded.keys() - current.keys() if hasattr(config, k)})
     keys = (set(recorded) | set(current)) - RESUMABLE_KEYS
     return {k: (recorded.get(k), current.get(k)) for k in sorted(keys) if recorded.get(k) != current.get(k)}

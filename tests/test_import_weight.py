@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-REPORTING = ("endorm_tasks.reporting.leaderboard", "endorm_tasks.reporting.results", "endorm_tasks.reporting.regress")
+REPORTING = ("endorm_tasks.reporting.leaderboard", "endorm_tasks.reporting.results", "endorm_tasks.reporting.regress",
+             "endorm_tasks.reporting.summaries")
 
 
 def heavy_modules_after_import(*modules: str) -> list[str]:
