@@ -40,6 +40,10 @@ def read_eval(run_dir: Path) -> list[dict[str, Any]]:
         raise DataError(f"{path}: not an endorm-rl eval table ({err})") from err
 
 
+CORRECT_KEY = "rewards/math_correct/mean"
+"""TRL's log of the correctness reward's mean: the fraction of a step's completions that are correct."""
+
+
 def reward_keys(entries: list[dict]) -> list[str]:
     """The per-function reward means TRL logged (``rewards/<name>/mean``), in a fixed order."""
     return sorted({k for e in entries for k in e if k.startswith("rewards/") and k.endswith("/mean")})
@@ -73,7 +77,7 @@ def table(runs: dict[str, Path]) -> str:
     evals: dict[str, list[dict]] = {}
     for arm, run in runs.items():
         entries = read_log(run / TRAIN_LOG)
-        correct = "rewards/math_correct/mean"
+        correct = CORRECT_KEY
         length = "completions/mean_length"
         lines.append(
             f"| {arm} | {entries[-1]['step']} | {fmt(window_mean(entries, 'reward', False))} | "
@@ -92,41 +96,53 @@ def table(runs: dict[str, Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def smoothed(ax, steps: list[int], values: list[float], label: str | None = None) -> None:
+    """Per-step values (thin) under their moving average (thick, same colour)."""
+    line = ax.plot(steps, values, linewidth=0.6, alpha=0.35)[0]
+    ax.plot(steps, moving_average(values, SMOOTHING), color=line.get_color(), linewidth=1.8, label=label)
+
+
+def plot_training(ax, entries: list[dict], keys: list[str], what: str) -> None:
+    steps = [e["step"] for e in entries]
+    for key in keys:
+        smoothed(ax, steps, [e.get(key, math.nan) for e in entries], key.removeprefix("rewards/").removesuffix("/mean"))
+    ax.set_title(what, fontsize=9)
+    if len(keys) > 1 or keys[0].startswith("rewards/"):
+        ax.legend(fontsize=7)
+
+
+def plot_accuracy(ax, rows: list[dict], columns: list[str]) -> None:
+    for column in columns:
+        points = [(r["step"], *r["scores"][column]) for r in rows if column in r["scores"]]
+        if points:
+            xs, ys, es = zip(*points)
+            ax.errorbar(xs, [100 * y for y in ys], yerr=[100 * (e or 0.0) for e in es], marker="o", capsize=3, label=column)
+    ax.legend(fontsize=7)
+
+
 def plot(runs: dict[str, Path], out: Path, title: str) -> Path:
-    """Reward, length and accuracy by step, one column per arm, shared y axes per row."""
+    """One column per arm, one row per quantity with a shared y axis: the training reward(s), the fraction
+    of training completions correct (its own axis: a 0-1 fraction beside rewards of any scale), the
+    completion length and, when evaluated, held-out accuracy."""
     logs = {arm: read_log(run / TRAIN_LOG) for arm, run in runs.items()}
     evals = {arm: read_eval(run) for arm, run in runs.items()}
     columns = sorted({c for rows in evals.values() for r in rows for c in r["scores"]})
-    n_rows = 3 if columns else 2
+    has_correct = any(CORRECT_KEY in e for entries in logs.values() for e in entries)
+    n_rows = 2 + has_correct + bool(columns)
     fig = Figure(figsize=(4.2 * len(runs), 3.0 * n_rows), layout="constrained")
     axes = fig.subplots(n_rows, len(runs), sharey="row", squeeze=False)
     for col, (arm, entries) in enumerate(logs.items()):
-        steps = [e["step"] for e in entries]
-        ax = axes[0][col]
-        for key in reward_keys(entries):
-            values = [e.get(key, math.nan) for e in entries]
-            line = ax.plot(steps, values, linewidth=0.6, alpha=0.35)[0]
-            ax.plot(steps, moving_average(values, SMOOTHING), color=line.get_color(), linewidth=1.8,
-                    label=key.removeprefix("rewards/").removesuffix("/mean"))
-        ax.set_title(f"{arm}: reward (thin: per step; thick: {SMOOTHING}-step mean)", fontsize=9)
-        ax.legend(fontsize=7)
-        ax = axes[1][col]
-        lengths = [e.get("completions/mean_length", math.nan) for e in entries]
-        ax.plot(steps, lengths, linewidth=0.6, alpha=0.35)
-        ax.plot(steps, moving_average(lengths, SMOOTHING), linewidth=1.8)
-        ax.set_title(f"{arm}: completion length (tokens)", fontsize=9)
+        panels = iter(axes[:, col])
+        plot_training(next(panels), entries, [k for k in reward_keys(entries) if k != CORRECT_KEY], f"{arm}: reward")
+        if has_correct:
+            plot_training(next(panels), entries, [CORRECT_KEY], f"{arm}: fraction of training completions correct")
+        plot_training(next(panels), entries, ["completions/mean_length"], f"{arm}: completion length (tokens)")
         if columns:
-            ax = axes[2][col]
-            for column in columns:
-                points = [(r["step"], *r["scores"][column]) for r in evals[arm] if column in r["scores"]]
-                if points:
-                    xs, ys, es = zip(*points)
-                    ax.errorbar(xs, [100 * y for y in ys], yerr=[100 * (e or 0.0) for e in es], marker="o",
-                                capsize=3, label=column)
+            ax = next(panels)
+            plot_accuracy(ax, evals[arm], columns)
             ax.set_title(f"{arm}: held-out accuracy (%)", fontsize=9)
-            ax.legend(fontsize=7)
-            ax.set_xlabel("step")
-    fig.suptitle(title, fontsize=11)
+        axes[-1][col].set_xlabel("step")
+    fig.suptitle(f"{title}\ntraining curves: thin = per step, thick = {SMOOTHING}-step mean", fontsize=11)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, metadata=PNG_METADATA)
     return out
