@@ -133,7 +133,8 @@ def plot(runs: dict[str, Path], out: Path, title: str) -> Path:
     axes = fig.subplots(n_rows, len(runs), sharey="row", squeeze=False)
     for col, (arm, entries) in enumerate(logs.items()):
         panels = iter(axes[:, col])
-        plot_training(next(panels), entries, [k for k in reward_keys(entries) if k != CORRECT_KEY], f"{arm}: reward")
+        rewards = [k for k in reward_keys(entries) if k != CORRECT_KEY] or ["reward"]  # else TRL's total
+        plot_training(next(panels), entries, rewards, f"{arm}: reward")
         if has_correct:
             plot_training(next(panels), entries, [CORRECT_KEY], f"{arm}: fraction of training completions correct")
         plot_training(next(panels), entries, ["completions/mean_length"], f"{arm}: completion length (tokens)")
