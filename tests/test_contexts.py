@@ -88,7 +88,7 @@ def sweep_requests(shared_data_dir):
 
 
 class RecordingScorer:
-    """Stands in for ``EndoScorer`` in ``sweep.score_requests``: records the contexts it is handed."""
+    """Stands in for ``EndoScorer`` in ``sweep.grid.score_requests``: records the contexts it is handed."""
 
     def __init__(self, tokenizer) -> None:
         self.tokenizer, self.contexts = tokenizer, []
@@ -99,7 +99,7 @@ class RecordingScorer:
 
 
 def sweep_contexts(tokenizer, requests, prompt_format: str) -> dict[tuple, str]:
-    """(item, condition) -> the context ``sweep.score_requests`` scores that item's responses after."""
+    """(item, condition) -> the context ``sweep.grid.score_requests`` scores that item's responses after."""
     scorer = RecordingScorer(tokenizer)
     sweep.score_requests(scorer, requests, prompt_format)
     found: dict[tuple, set[str]] = {}

@@ -1,6 +1,6 @@
 """lm-eval glue shared by the math task folders (``task_configs/endorm_math``, ``endorm_math_easy``).
 
-Each task has two filters, one per answer extraction (``math_answers.EXTRACTIONS``), so results read
+Each task has two filters, one per answer extraction (``answers.EXTRACTIONS``), so results read
 ``acc,strict-match`` and ``acc,flexible-extract``. A filter keeps all k samples of a document (lm-eval's
 default filter keeps only the first, lm-eval PR #3248) and turns each into its extracted answers;
 ``process_results`` checks them. Task metadata read here (``--metadata key=value``): ``k``, the samples

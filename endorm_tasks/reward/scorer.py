@@ -148,7 +148,7 @@ def settings_text(settings: StatsSettings) -> str:
 
 
 def soft_value_in_place(logits: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
-    """``reward.soft_value`` of float32 ``logits`` rows, overwriting ``logits`` instead of allocating a
+    """``bellman.soft_value`` of float32 ``logits`` rows, overwriting ``logits`` instead of allocating a
     second tensor of its size: the same operations in the same order as ``torch.logsumexp``."""
     if alpha != 1.0:
         logits.div_(alpha)
