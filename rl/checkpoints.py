@@ -18,7 +18,7 @@ from typing import Any
 from safetensors import safe_open
 from transformers import TrainerCallback
 
-from endorm_tasks.data_sources import DataError, write_jsonl
+from endorm_tasks.data_sources import DataError, read_jsonl, write_jsonl
 
 CHECKPOINT_INFO = "endorm_checkpoint.json"
 TRAIN_LOG = "train_log.jsonl"
@@ -82,6 +82,13 @@ class TrainLogCallback(TrainerCallback):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        """Drop the entries past the step training starts from: a run resumed from ``checkpoint-30`` after
+        being killed at step 36 logs steps 31-36 again, and the log must hold them once."""
+        if state.is_world_process_zero and self.path.is_file():
+            kept = [e for e in read_jsonl(self.path) if e.get("step", 0) <= state.global_step]
+            write_jsonl(self.path, kept)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs:

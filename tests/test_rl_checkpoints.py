@@ -90,3 +90,20 @@ def test_an_unreadable_stored_result_is_evaluated_again(tmp_path, capsys):
 
 def test_moving_average():
     assert moving_average([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+
+
+def test_a_resumed_run_logs_each_step_once(tmp_path):
+    """Killed at step 36, resumed from checkpoint-30: steps 31-36 of the killed run leave the log before
+    training logs them again."""
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from endorm_rl.checkpoints import TrainLogCallback
+
+    log = tmp_path / "train_log.jsonl"
+    log.write_text("".join(json.dumps({"step": s, "reward": -s}) + "\n" for s in range(1, 37)), encoding="utf-8")
+    callback, args = TrainLogCallback(log), TrainingArguments(output_dir=str(tmp_path), report_to=[])
+    callback.on_train_begin(args, TrainerState(global_step=30), TrainerControl())
+    callback.on_log(args, TrainerState(global_step=31), TrainerControl(), logs={"reward": 1.0})
+    steps = [json.loads(line)["step"] for line in log.read_text(encoding="utf-8").splitlines()]
+    assert steps == list(range(1, 32))
+    assert json.loads(log.read_text(encoding="utf-8").splitlines()[-1])["reward"] == 1.0
