@@ -15,7 +15,7 @@ import dataclasses
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from trl import GRPOConfig, TrlParser
@@ -94,6 +94,9 @@ class EndoRLConfig(GRPOConfig):
     torch_threads: int | None = None
     """Intra-op CPU threads (``torch.set_num_threads``); None = torch's default."""
 
+    given_keys: ClassVar[frozenset[str]] = frozenset()
+    """The keys its YAML file, mapping or command line set (``load_config`` / ``config_from_dict`` fill it)."""
+
     # The paper's settings where TRL's defaults differ.
     beta: float = 0.01
     learning_rate: float = 1e-6
@@ -163,20 +166,18 @@ class EndoRLConfig(GRPOConfig):
             raise ConfigError(str(err)) from err
 
     def run_settings(self) -> dict[str, Any]:
-        """The keys a run is defined by, as written to ``endorm_rl_config.yaml``: this class's own keys and
-        every TRL key that differs from what TRL would hold given those keys alone, so values TRL or this
-        class derive in ``__post_init__`` (device flags, reward weights, batch bookkeeping) are left out and
-        the file reads like the YAML that produced it."""
+        """The keys a run is defined by, as written to ``endorm_rl_config.yaml``: this class's own keys,
+        the few that define any run, and the TRL keys its YAML or command line set (``given_keys``), so
+        values TRL derives in ``__post_init__`` (device flags, batch bookkeeping) stay out and the file
+        reads like the YAML that produced it."""
         own = {f.name for f in dataclasses.fields(EndoRLConfig) if f.name not in GRPO_FIELDS or f.name in OVERRIDDEN}
-        own |= {"output_dir", "num_generations", "max_steps", "seed", "temperature"}
-        reference = EndoRLConfig(**{k: getattr(self, k) for k in own - DERIVED})
-        changed = {name for name in GRPO_FIELDS - DERIVED if plain(getattr(self, name)) != plain(getattr(reference, name))}
-        keys = sorted(own | changed)
+        keys = sorted((own | ALWAYS_RECORDED | (self.given_keys & GRPO_FIELDS)) - DERIVED)
         return {k: plain(getattr(self, k)) for k in keys}
 
 
 GRPO_FIELDS = {f.name for f in dataclasses.fields(GRPOConfig)}
 OVERRIDDEN = set(EndoRLConfig.__annotations__) & GRPO_FIELDS
+ALWAYS_RECORDED = {"output_dir", "num_generations", "max_steps", "seed", "temperature"}
 """TRL fields this class declares again with the paper's values: always recorded with a run."""
 DERIVED = {"model_init_kwargs", "reward_weights", "multi_objective_aggregation", "use_cpu", "bf16"}
 """Fields this config sets from its own keys; a YAML file that sets them too is refused."""
@@ -236,13 +237,16 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> EndoRLC
         (config,) = ConfigParser(EndoRLConfig).parse_args_and_config(["--config", str(path), *(overrides or [])])
     except (ConfigError, ParserError, ValueError) as err:
         raise ConfigError(f"{path}: {err}") from err
+    config.given_keys = frozenset(read_yaml(path)) | frozenset(flags)
     return config
 
 
 def config_from_dict(data: dict[str, Any]) -> EndoRLConfig:
     """A config from a mapping (tests, notebooks); the same checks as a file."""
     check_keys(data, "config")
-    return EndoRLConfig(**data)
+    config = EndoRLConfig(**data)
+    config.given_keys = frozenset(data)
+    return config
 
 
 def save_config(config: EndoRLConfig, path: Path) -> None:
