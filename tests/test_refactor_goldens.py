@@ -24,7 +24,6 @@ import pytest
 
 from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
 from endorm_tasks.judges import scoring as judges
-from endorm_tasks.reporting import summaries
 from endorm_tasks.sweep import grid as sweep
 from endorm_tasks.benchmarks.preference import Item, pair_win
 
@@ -65,14 +64,12 @@ def assert_same(got, want, what: str) -> None:
     assert got == want, f"{what}: {json.dumps(got)[:400]} != {json.dumps(want)[:400]}"
 
 
-# lm-eval's aggregations, as the task YAMLs name them: `mean` (lm-eval), `utils.total`, `utils.pair_accuracy`.
-def mean(values) -> float:
-    values = list(values)
-    return sum(values) / len(values)
-
-
-def total(values) -> float:
-    return float(sum(values))
+GENERATOR = load_generator()
+# lm-eval's aggregations as the task YAMLs name them (`mean`, `utils.total`, `utils.pair_accuracy`), applied
+# per task as lm-eval does: the generator's own functions, so the goldens and the check aggregate alike.
+mean, total = GENERATOR.mean, GENERATOR.total
+rmbench_aggregate, dsp_aggregate = GENERATOR.rmbench_aggregate, GENERATOR.dsp_aggregate
+multifaceted_aggregate = GENERATOR.multifaceted_aggregate
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +79,7 @@ def goldens() -> dict:
 
 @pytest.fixture(scope="module")
 def generator():
-    return load_generator()
+    return GENERATOR
 
 
 # -- the slice, checked against the fingerprints frozen with it --
@@ -149,35 +146,6 @@ def sha1_text(text: str) -> str:
 def dsp_rm_docs(docs: list[dict], rm: str, data_dir) -> list[dict]:
     """The documents of the ``dsp_rm-<rm>`` tasks (``dsp.custom_dataset`` adds ``rm`` and ``system``)."""
     return [{**doc, "rm": rm, "system": dsp.system_prompt(rm, data_dir)} for doc in docs]
-
-
-# -- aggregation as lm-eval does it with the task YAMLs --
-
-
-def rmbench_aggregate(per_doc: list[dict], docs: list[dict]) -> dict:
-    tasks = {}
-    for domain in rmbench.RMBENCH_DOMAINS:
-        rows = [m for m, doc in zip(per_doc, docs) if doc["domain"] == domain]
-        if rows:
-            tasks[domain] = {**{name: mean(m[name] for m in rows) for name in rmbench.METRICS},
-                             "n_identical_pairs": total(m["n_identical_pairs"] for m in rows)}
-    return {"tasks": tasks, "macro_average": summaries.rmbench_macro_average(tasks)}
-
-
-def dsp_aggregate(per_doc_by_rm: dict[str, list[dict]]) -> dict:
-    tasks = {rm: {name: (total if name == "n_identical_pairs" else mean)(m[name] for m in rows) for name in rows[0]}
-             for rm, rows in per_doc_by_rm.items()}
-    results = {"results": {dsp.TASK_PREFIX + rm: {f"{k},none": v for k, v in t.items()} for rm, t in tasks.items()}}
-    return {"tasks": tasks, "summary": summaries.dsp_matrix(results)}
-
-
-def multifaceted_aggregate(per_doc: list[dict], slugs: list[str]) -> dict:
-    return {
-        "acc": multifaceted.pair_accuracy([m["acc"] for m in per_doc]),
-        **{f"acc_{s}": multifaceted.pair_accuracy([m[f"acc_{s}"] for m in per_doc]) for s in slugs},
-        "n_unpaired_rows": total(m["n_unpaired_rows"] for m in per_doc),
-        "n_identical_pairs": total(m["n_identical_pairs"] for m in per_doc),
-    }
 
 
 # -- EndoRM scores (what an `endorm` run hands to the tasks' process_results) --
