@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import fmean
 
-from endorm_tasks.mathbench.arithmetic import problems_at_levels
 from endorm_tasks.mathbench.answers import EXTRACTIONS
+from endorm_tasks.mathbench.arithmetic import problems_at_levels
 from endorm_tasks.mathbench.check import check_answers
 from endorm_tasks.reward.config import SweepSettings
 
@@ -169,10 +169,9 @@ def markdown(summary: dict, settings: BestOfNSettings) -> str:
 
 def best_of_n(settings: BestOfNSettings, out_dir: Path) -> dict:
     """Sample, score and pick; writes ``best_of_n.json`` (every sample) and ``best_of_n.md`` to ``out_dir``."""
-    from endorm_tasks.bundled import load_model_and_tokenizer
-
     from endorm_rl.data import prompt_messages
     from endorm_rl.rewards import EndogenousReward
+    from endorm_tasks.bundled import load_model_and_tokenizer
 
     out_dir.mkdir(parents=True, exist_ok=True)
     extract = EXTRACTIONS[settings.extraction]

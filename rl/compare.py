@@ -18,12 +18,11 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from endorm_tasks.data_sources import DataError
-from endorm_tasks.reporting.plots import PNG_METADATA
-
 from endorm_rl.checkpoints import TRAIN_LOG
 from endorm_rl.evaluate import EVAL_DIR
 from endorm_rl.plots import SMOOTHING, moving_average, read_log
+from endorm_tasks.data_sources import DataError
+from endorm_tasks.reporting.plots import PNG_METADATA
 
 WINDOW = 10
 """Steps averaged for the "first" and "last" reward columns of the table."""

@@ -14,12 +14,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from endorm_tasks.mathbench.arithmetic import problems_at_levels
+from endorm_rl.config import EndoRLConfig
 from endorm_tasks.data_sources import DataError, load_hub_split, read_json, require_fields, resolve_data_dir
 from endorm_tasks.mathbench.answers import last_boxed
+from endorm_tasks.mathbench.arithmetic import problems_at_levels
 from endorm_tasks.mathbench.benchmarks import INSTRUCTION
-
-from endorm_rl.config import EndoRLConfig
 
 HUB_ID = "DigitalLearningGmbH/MATH-lighteval"
 LOCAL_GLOB = "math_train/MATH/train/*/*.json"

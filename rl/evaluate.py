@@ -17,10 +17,9 @@ from typing import Any
 
 import yaml
 
+from endorm_rl.checkpoints import RUN_CONFIG, check_checkpoint, checkpoints
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.reporting.summaries import metric_columns
-
-from endorm_rl.checkpoints import RUN_CONFIG, check_checkpoint, checkpoints
 
 EVAL_DIR = "eval"
 

@@ -11,10 +11,9 @@ from statistics import fmean
 
 from matplotlib.figure import Figure
 
+from endorm_rl.checkpoints import TRAIN_LOG
 from endorm_tasks.data_sources import DataError, read_jsonl
 from endorm_tasks.reporting.plots import PNG_METADATA
-
-from endorm_rl.checkpoints import TRAIN_LOG
 
 SMOOTHING = 5
 """Steps in the trailing moving average."""

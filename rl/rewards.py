@@ -14,11 +14,11 @@ from dataclasses import replace
 from typing import Any
 
 from endorm_tasks.bundled import load_model_and_tokenizer
-from endorm_tasks.reward.config import RewardConfig, SweepSettings
-from endorm_tasks.prompts.contexts import Renderer, scored_context
-from endorm_tasks.prompts.formatting import FormatError
 from endorm_tasks.mathbench.answers import EXTRACTIONS
 from endorm_tasks.mathbench.check import check_answers
+from endorm_tasks.prompts.contexts import Renderer, scored_context
+from endorm_tasks.prompts.formatting import FormatError
+from endorm_tasks.reward.config import RewardConfig, SweepSettings
 from endorm_tasks.reward.scorer import EndoScorer, TokenStats
 
 Prompt = str | list[dict[str, str]]

@@ -17,15 +17,21 @@ from datasets import Dataset
 from transformers import AutoTokenizer, GenerationConfig
 from trl import GRPOTrainer
 
-from endorm_tasks.bundled import load_model_and_tokenizer, resolve_model_path
-
 from endorm_rl.checkpoints import (
-    RUN_CONFIG, RUN_DATA, TRAIN_LOG, CheckpointError, CheckpointInfoCallback, TrainLogCallback, check_checkpoint, checkpoints,
+    RUN_CONFIG,
+    RUN_DATA,
+    TRAIN_LOG,
+    CheckpointError,
+    CheckpointInfoCallback,
+    TrainLogCallback,
+    check_checkpoint,
+    checkpoints,
 )
 from endorm_rl.config import ConfigError, EndoRLConfig, ModelNotFoundError, changed_settings, save_config
 from endorm_rl.data import training_prompts
 from endorm_rl.evaluate import EVAL_DIR
 from endorm_rl.rewards import EndogenousReward, MathCorrectness
+from endorm_tasks.bundled import load_model_and_tokenizer, resolve_model_path
 
 
 def load_tokenizer(name: str, role: str):

@@ -14,13 +14,13 @@ from lm_eval.models.huggingface import HFLM
 from transformers import AutoTokenizer
 
 from endorm_rl.rewards import prompt_context
-from endorm_tasks.sweep import grid as sweep
-from endorm_tasks.cli.score import row_context
-from endorm_tasks.prompts.contexts import Renderer, scored_context
 from endorm_tasks.benchmarks.dsp import load_dsp
-from endorm_tasks.prompts.formatting import FormatError, format_context
 from endorm_tasks.benchmarks.multifaceted import load_multifaceted
 from endorm_tasks.benchmarks.rmbench import load_rmbench
+from endorm_tasks.cli.score import row_context
+from endorm_tasks.prompts.contexts import Renderer, scored_context
+from endorm_tasks.prompts.formatting import FormatError, format_context
+from endorm_tasks.sweep import grid as sweep
 
 from .conftest import project_tasks
 

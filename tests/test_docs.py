@@ -9,7 +9,6 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", "build", "dist"}

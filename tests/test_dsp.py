@@ -11,11 +11,11 @@ from lm_eval.models.huggingface import HFLM
 from transformers import AutoTokenizer
 
 from endorm_tasks.benchmarks import dsp
-from endorm_tasks.reporting import summaries
-from endorm_tasks.prompts.contexts import conditioned_context
-from endorm_tasks.data_sources import DATA_DIR_ENV, DataError
-from endorm_tasks.prompts.formatting import FormatError
 from endorm_tasks.benchmarks.preference import is_identical
+from endorm_tasks.data_sources import DATA_DIR_ENV, DataError
+from endorm_tasks.prompts.contexts import conditioned_context
+from endorm_tasks.prompts.formatting import FormatError
+from endorm_tasks.reporting import summaries
 
 from .conftest import project_tasks
 

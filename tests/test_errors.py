@@ -23,8 +23,8 @@ from safetensors.torch import save_file
 
 from endorm_rl.cli import main as rl_main
 from endorm_rl.config import load_config, save_config
-from endorm_tasks.cli import regress, report, score, sweep, tokens
 from endorm_tasks.cli import eval as eval_cli
+from endorm_tasks.cli import regress, report, score, sweep, tokens
 from endorm_tasks.cli.errors import EXIT_DATA, EXIT_FAILURE, EXIT_MODEL, EXIT_USAGE
 
 RESULTS = Path(__file__).parent / "fixtures" / "results"

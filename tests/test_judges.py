@@ -10,7 +10,11 @@ from transformers import AutoTokenizer
 
 from endorm_tasks.benchmarks.dsp import item as dsp_item
 from endorm_tasks.benchmarks.dsp import metrics as dsp_metrics
-from endorm_tasks.prompts.formatting import prompt_templates
+from endorm_tasks.benchmarks.multifaceted import item as multifaceted_item
+from endorm_tasks.benchmarks.multifaceted import metrics as multifaceted_metrics
+from endorm_tasks.benchmarks.preference import Item, Pair
+from endorm_tasks.benchmarks.rmbench import item as rmbench_item
+from endorm_tasks.benchmarks.rmbench import metrics as rmbench_metrics
 from endorm_tasks.judges.scoring import (
     JudgeError,
     candidates,
@@ -26,12 +30,8 @@ from endorm_tasks.judges.scoring import (
     prompt_values,
     yes_probability,
 )
-from endorm_tasks.benchmarks.multifaceted import item as multifaceted_item
-from endorm_tasks.benchmarks.multifaceted import metrics as multifaceted_metrics
-from endorm_tasks.benchmarks.preference import Item, Pair
+from endorm_tasks.prompts.formatting import prompt_templates
 from endorm_tasks.reward.config import RewardConfig
-from endorm_tasks.benchmarks.rmbench import item as rmbench_item
-from endorm_tasks.benchmarks.rmbench import metrics as rmbench_metrics
 
 from .conftest import SHARED_DOCS
 

@@ -12,8 +12,8 @@ import torch
 from lm_eval.tasks import TaskManager
 
 from endorm_tasks.cli.eval import task_configs_dir
-from endorm_tasks.judges.scoring import JudgeError
 from endorm_tasks.harness.lm_model import EndoRMLM
+from endorm_tasks.judges.scoring import JudgeError
 
 from .conftest import project_tasks, run_tasks
 from .test_judges import TEMPLATES, fill_template

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from scipy import stats as scipy_stats
 
-from endorm_tasks.sweep.length_bias import accuracy_by_bin, bin_labels, pearson, spearman
 from endorm_tasks.sweep.grid import rmbench_requests, store_length_bias
+from endorm_tasks.sweep.length_bias import accuracy_by_bin, bin_labels, pearson, spearman
 from tests.test_sweep import fake_store
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
+from endorm_tasks.benchmarks.preference import Item, pair_win
 from endorm_tasks.judges import scoring as judges
 from endorm_tasks.sweep import grid as sweep
-from endorm_tasks.benchmarks.preference import Item, pair_win
 
 REFACTOR = Path(__file__).parent / "fixtures" / "refactor"
 GOLDENS = REFACTOR / "metric_goldens.json"
@@ -393,7 +393,12 @@ def judge_results(run: dict) -> list[tuple[float, bool]]:
 
 
 def test_task_process_results_give_the_frozen_metrics(goldens, rmbench_docs, dsp_docs, multifaceted_docs, shared_data_dir):
-    from endorm_tasks.judges.task import DSPJudgeTask, MultifacetedJudgeTask, RMBenchGeneratedPointwiseTask, RMBenchJudgeTask
+    from endorm_tasks.judges.task import (
+        DSPJudgeTask,
+        MultifacetedJudgeTask,
+        RMBenchGeneratedPointwiseTask,
+        RMBenchJudgeTask,
+    )
 
     slugs = goldens["multifaceted"]["slugs"]
     # EndoRM tasks: (score, is_greedy) per response.

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 import math
+from dataclasses import asdict
 
 import pytest
 

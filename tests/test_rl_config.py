@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
-
-from endorm_rl.cli import main, parse_override, step_list
 from trl import GRPOConfig
 
-from endorm_rl.config import ConfigError, ModelNotFoundError, config_from_dict, load_config, save_config
 from endorm_rl.checkpoints import RUN_CONFIG, CheckpointError
+from endorm_rl.cli import main, parse_override, step_list
+from endorm_rl.config import ConfigError, ModelNotFoundError, config_from_dict, load_config, save_config
 from endorm_rl.train import load_tokenizer, prepare_run_dir, resume_checkpoint
 
 CONFIGS = Path(__file__).resolve().parents[1] / "rl" / "configs"

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from endorm_tasks.benchmarks import rmbench
-from endorm_tasks.reporting import summaries
-from endorm_tasks.data_sources import DataError
 from endorm_tasks.benchmarks.preference import identical_pairs
+from endorm_tasks.data_sources import DataError
+from endorm_tasks.reporting import summaries
 
 
 def item(item_id: int, tag: str = "x") -> dict:

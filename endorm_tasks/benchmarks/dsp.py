@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from endorm_tasks.data_sources import DATA_DIR_ENV, DataError, read_json, read_records, require_fields, resolve_data_dir
 from endorm_tasks.benchmarks.preference import Item, Pair, identical_pairs, pair_wins
+from endorm_tasks.data_sources import DATA_DIR_ENV, DataError, read_json, read_records, require_fields, resolve_data_dir
 
 DSP_DOMAINS: tuple[str, ...] = ("academy", "business", "literature", "entertainment")
 """Rows and columns of the matrix, in the paper's Table 2 order."""

@@ -18,8 +18,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from endorm_tasks.data_sources import DataError, load_hub_split, read_records, require_fields, resolve_data_dir
 from endorm_tasks.benchmarks.preference import Item, Pair, identical_pairs, pair_wins
+from endorm_tasks.data_sources import DataError, load_hub_split, read_records, require_fields, resolve_data_dir
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from endorm_tasks.benchmarks.preference import Item, Pair, identical_pairs, pair_wins
 from endorm_tasks.data_sources import (
     DATA_DIR_ENV,
     DataError,
@@ -26,7 +27,6 @@ from endorm_tasks.data_sources import (
     require_fields,
     resolve_data_dir,
 )
-from endorm_tasks.benchmarks.preference import Item, Pair, identical_pairs, pair_wins
 
 if TYPE_CHECKING:
     import datasets

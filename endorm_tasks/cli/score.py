@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import IO
 
 from endorm_tasks.cli.errors import UsageError, run_cli
-from endorm_tasks.reward.config import RewardConfig, StatsSettings, SweepSettings, add_arguments, from_arguments
-from endorm_tasks.prompts.contexts import Renderer, scored_context
 from endorm_tasks.data_sources import DataError, jsonl_text, read_jsonl, require_fields
+from endorm_tasks.prompts.contexts import Renderer, scored_context
 from endorm_tasks.prompts.formatting import PROMPT_FORMATS
+from endorm_tasks.reward.config import RewardConfig, StatsSettings, SweepSettings, add_arguments, from_arguments
 
 OUTPUT_FIELDS: tuple[str, ...] = ("reward", "n_tokens", "config", "tokens", "token_rewards")
 """Fields endorm-score adds to each row; an input row must not already hold them."""

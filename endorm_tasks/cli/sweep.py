@@ -22,11 +22,18 @@ import sys
 from pathlib import Path
 
 from endorm_tasks.cli.errors import run_cli
-from endorm_tasks.reward.config import AGGREGATES, REWARD_FORMS, RewardConfig, StatsSettings, add_arguments, from_arguments
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.prompts.formatting import PROMPT_FORMATS
-from endorm_tasks.sweep.length_bias import DEFAULT_EDGES
+from endorm_tasks.reward.config import (
+    AGGREGATES,
+    REWARD_FORMS,
+    RewardConfig,
+    StatsSettings,
+    add_arguments,
+    from_arguments,
+)
 from endorm_tasks.sweep.grid import BENCHMARKS, DEFAULT_AGGREGATES, DEFAULT_FORMS, DEFAULT_GAMMAS, ScoringRequest
+from endorm_tasks.sweep.length_bias import DEFAULT_EDGES
 
 
 def number_list(text: str) -> list[float]:

@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
-from endorm_tasks.prompts.contexts import conditioned_context
-from endorm_tasks.prompts.contexts import Renderer, scored_context
 from endorm_tasks.benchmarks.preference import Item
 from endorm_tasks.harness.task_base import RewardTask
+from endorm_tasks.prompts.contexts import Renderer, conditioned_context, scored_context
 
 
 class MultifacetedSources:

@@ -16,8 +16,8 @@ import re
 from collections.abc import Callable, Sequence
 
 from endorm_tasks.benchmarks import preference
-from endorm_tasks.prompts.formatting import ChatRenderer, prompt_templates, system_messages
 from endorm_tasks.benchmarks.preference import Item
+from endorm_tasks.prompts.formatting import ChatRenderer, prompt_templates, system_messages
 from endorm_tasks.reward.config import RewardConfig
 
 JUDGES: tuple[str, ...] = ("verifier", "genrm_pointwise", "genrm_pairwise")

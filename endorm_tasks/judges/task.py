@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from endorm_tasks.benchmarks import dsp, rmbench
-from endorm_tasks.judges import scoring as judges
-from endorm_tasks.judges.scoring import JudgeError
 from endorm_tasks.benchmarks.preference import Item
 from endorm_tasks.harness.task_base import PreferenceTask
 from endorm_tasks.harness.tasks import MultifacetedSources
+from endorm_tasks.judges import scoring as judges
+from endorm_tasks.judges.scoring import JudgeError
 
 
 def check_fits(model: object, texts: Sequence[str], reserve: int, where: str) -> None:

@@ -9,10 +9,10 @@ per problem of the avg@k tasks (default their YAML ``repeats``).
 
 from __future__ import annotations
 
-from endorm_tasks.prompts.formatting import plain_template_context
+from endorm_tasks.harness.task_base import EndoTask, total
 from endorm_tasks.mathbench.answers import FLEXIBLE_EXTRACT, STRICT_MATCH
 from endorm_tasks.mathbench.benchmarks import answers_metrics, extracted_answers
-from endorm_tasks.harness.task_base import EndoTask, total
+from endorm_tasks.prompts.formatting import plain_template_context
 
 __all__ = ["MathTask", "flexible_extract", "process_results", "strict_match", "total"]
 

@@ -14,15 +14,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from endorm_tasks.reward.config import RewardConfig
+from endorm_tasks.benchmarks.dsp import DOMAIN_TITLES
+from endorm_tasks.benchmarks.dsp import DSP_DOMAINS as DSP_ORDER
+from endorm_tasks.benchmarks.rmbench import RMBENCH_DOMAINS, SAMPLE_SOURCE
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.mathbench.answers import EXTRACTIONS, FLEXIBLE_EXTRACT, STRICT_MATCH
 from endorm_tasks.mathbench.benchmarks import BENCHMARKS as MATH_BENCHMARKS
-from endorm_tasks.benchmarks.dsp import DOMAIN_TITLES
-from endorm_tasks.benchmarks.dsp import DSP_DOMAINS as DSP_ORDER
 from endorm_tasks.reporting.results import Metric, Run
 from endorm_tasks.reporting.summaries import dsp_summary, mean_metric, rmbench_averages
-from endorm_tasks.benchmarks.rmbench import RMBENCH_DOMAINS, SAMPLE_SOURCE
+from endorm_tasks.reward.config import RewardConfig
 
 DASH = "–"
 METHODS: tuple[tuple[str, str], ...] = (

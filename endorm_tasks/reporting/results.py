@@ -19,8 +19,9 @@ from typing import Any
 from lm_eval.utils import simple_parse_args_string
 
 from endorm_tasks.bundled import BUNDLED_NAME
-from endorm_tasks.reward.config import REWARD_KEYS
 from endorm_tasks.data_sources import DataError, read_json
+from endorm_tasks.reward.config import REWARD_KEYS
+
 STDERR_SUFFIX = "_stderr"
 DEFAULT_FILTER = "none"
 DATA_SOURCE_KEY = "endorm_data_source"

@@ -12,11 +12,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from endorm_tasks.data_sources import DataError
 from endorm_tasks.benchmarks.dsp import DOMAIN_TITLES, DSP_DOMAINS, TASK_PREFIX, specificity
-from endorm_tasks.reporting.results import Metric, task_entries, parse_task_metrics
 from endorm_tasks.benchmarks.rmbench import METRICS as RMBENCH_METRICS
 from endorm_tasks.benchmarks.rmbench import RMBENCH_DOMAINS, check_domain
+from endorm_tasks.data_sources import DataError
+from endorm_tasks.reporting.results import Metric, parse_task_metrics, task_entries
 
 
 def mean_metric(metrics: Sequence[Metric | None]) -> Metric | None:

@@ -20,8 +20,8 @@ import torch
 from tqdm.auto import tqdm
 
 from endorm_tasks.prompts.formatting import end_of_turn_id
-from endorm_tasks.reward.config import ConfigError, RewardConfig, StatsSettings, SweepSettings
 from endorm_tasks.reward.bellman import reward_from_stats
+from endorm_tasks.reward.config import ConfigError, RewardConfig, StatsSettings, SweepSettings
 
 DEFAULT_BATCH_TOKENS = 4096
 """Padded tokens per batch on accelerators; on CPU the default is one response per batch."""

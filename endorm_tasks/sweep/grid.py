@@ -18,13 +18,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
-from endorm_tasks.reporting import summaries
-from endorm_tasks.prompts.contexts import Renderer, scored_context
-from endorm_tasks.sweep.length_bias import DEFAULT_EDGES, length_bias
 from endorm_tasks.benchmarks.preference import Item, is_identical, pair_wins
+from endorm_tasks.prompts.contexts import Renderer, scored_context
+from endorm_tasks.reporting import summaries
 from endorm_tasks.reward.bellman import reward_from_stats
 from endorm_tasks.reward.config import RewardConfig
 from endorm_tasks.reward.scorer import EndoScorer, TokenStats
+from endorm_tasks.sweep.length_bias import DEFAULT_EDGES, length_bias
 from endorm_tasks.sweep.token_store import NOT_SWEEPABLE, ResponseMeta, TokenStore, text_sha1
 
 BENCHMARKS: tuple[str, ...] = ("rmbench", "dsp", "multifaceted")

@@ -14,8 +14,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from endorm_tasks.benchmarks.dsp import DOMAIN_TITLES
-from endorm_tasks.reporting.plots import PNG_METADATA
 from endorm_tasks.benchmarks.rmbench import RMBENCH_DOMAINS
+from endorm_tasks.reporting.plots import PNG_METADATA
 
 FORM_COLOURS = {"soft_bellman": "tab:blue", "logprob": "tab:orange"}
 PANEL_COLUMNS = 4

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from endorm_tasks.reward.config import StatsSettings
 from endorm_tasks.data_sources import DataError, read_json, read_jsonl, require_fields, write_jsonl
+from endorm_tasks.reward.config import StatsSettings
 from endorm_tasks.reward.scorer import TokenStats
 
 FORMAT = "endorm-token-store"

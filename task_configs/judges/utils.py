@@ -3,17 +3,17 @@ classes in ``endorm_tasks.judges.task`` and the data loaders in each benchmark's
 
 from __future__ import annotations
 
-from endorm_tasks.harness.task_base import total
 from endorm_tasks.benchmarks.dsp import custom_dataset as dsp_dataset
+from endorm_tasks.benchmarks.multifaceted import custom_dataset as multifaceted_dataset
+from endorm_tasks.benchmarks.multifaceted import pair_accuracy
+from endorm_tasks.benchmarks.rmbench import custom_dataset as rmbench_dataset
+from endorm_tasks.harness.task_base import total
 from endorm_tasks.judges.task import (
     DSPJudgeTask,
     MultifacetedJudgeTask,
     RMBenchGeneratedPointwiseTask,
     RMBenchJudgeTask,
 )
-from endorm_tasks.benchmarks.multifaceted import custom_dataset as multifaceted_dataset
-from endorm_tasks.benchmarks.multifaceted import pair_accuracy
-from endorm_tasks.benchmarks.rmbench import custom_dataset as rmbench_dataset
 
 __all__ = [
     "DSPJudgeTask",
