@@ -171,14 +171,14 @@ class EndoRLConfig(GRPOConfig):
         values TRL derives in ``__post_init__`` (device flags, batch bookkeeping) stay out and the file
         reads like the YAML that produced it."""
         own = {f.name for f in dataclasses.fields(EndoRLConfig) if f.name not in GRPO_FIELDS or f.name in OVERRIDDEN}
-        keys = sorted((own | ALWAYS_RECORDED | (self.given_keys & GRPO_FIELDS)) - DERIVED)
+        keys = sorted((own | ALWAYS_RECORDED | (self.given_keys & GRPO_FIELDS)) - (DERIVED - self.given_keys))
         return {k: plain(getattr(self, k)) for k in keys}
 
 
 GRPO_FIELDS = {f.name for f in dataclasses.fields(GRPOConfig)}
 OVERRIDDEN = set(EndoRLConfig.__annotations__) & GRPO_FIELDS
-ALWAYS_RECORDED = {"output_dir", "num_generations", "max_steps", "seed", "temperature"}
 """TRL fields this class declares again with the paper's values: always recorded with a run."""
+ALWAYS_RECORDED = {"output_dir", "num_generations", "max_steps", "seed", "temperature"}
 DERIVED = {"model_init_kwargs", "reward_weights", "multi_objective_aggregation", "use_cpu", "bf16"}
 """Fields this config sets from its own keys; a YAML file that sets them too is refused."""
 

@@ -188,3 +188,15 @@ def test_logging_both_rewards_keeps_each_arm_on_its_own():
     assert endogenous.uses_rule and endogenous.reward_weights == [1.0, 0.0]
     assert rule.uses_endogenous and rule.reward_weights == [0.0, 1.0]
     assert endogenous.multi_objective_aggregation == rule.multi_objective_aggregation == "sum_then_normalize"
+
+
+def test_the_recorded_settings_are_the_keys_given_not_what_trl_derives(tmp_path):
+    """``endorm_rl_config.yaml`` holds this config's keys and the TRL keys the file or command line set;
+    what TRL fills in itself (accelerator config, generation batch, device flags) stays out."""
+    config = load_config(write(tmp_path, "output_dir: x\ntop_p: 0.9\n"), ["--gradient_accumulation_steps", "2"])
+    recorded = config.run_settings()
+    assert recorded["top_p"] == 0.9 and recorded["gradient_accumulation_steps"] == 2
+    assert recorded["reward"] == "endogenous" and recorded["learning_rate"] == 1e-6 and recorded["output_dir"] == "x"
+    for derived in ("accelerator_config", "generation_batch_size", "steps_per_generation", "use_cpu", "model_init_kwargs"):
+        assert derived not in recorded, derived
+    assert "gradient_accumulation_steps" not in config_from_dict({"output_dir": "x"}).run_settings()
