@@ -230,6 +230,16 @@ def test_eval_model_args_typo_lists_endorm_options():
     assert "Traceback" not in done.stderr
 
 
+def test_eval_bad_task_metadata_is_one_line():
+    done = run_eval("--model", "endorm", "--model_args", "pretrained=bundled", "--tasks", "endorm_arith_add",
+                    "--metadata", '{"arith_levels": [7]}', "--limit", "1")
+    assert done.returncode == EXIT_USAGE
+    assert done.stderr.strip().splitlines()[-1] == (
+        "endorm-eval: error: arith_levels=[7]: expected digit counts from (1, 2, 3), e.g. [1, 2]"
+    )
+    assert "Traceback" not in done.stderr
+
+
 @pytest.mark.slow
 def test_eval_data_error_is_one_line(tmp_path):
     done = run_eval("--model", "endorm", "--model_args", "pretrained=bundled", "--tasks", "rmbench", "--limit", "1",

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import random
 
+from endorm_tasks.reward.config import ConfigError
+
 OPERATIONS: tuple[str, ...] = ("add", "sub", "mul")
 SPLITS: tuple[str, ...] = ("train", "test")
 DIGITS: tuple[int, ...] = (1, 2, 3)
@@ -86,9 +88,9 @@ def word_problem(rng: random.Random, operation: str, a: int, b: int) -> str:
 
 def check_request(split: str, n: int) -> None:
     if split not in SPLITS:
-        raise ValueError(f"arithmetic split {split!r}: expected one of {SPLITS}")
+        raise ConfigError(f"arithmetic split {split!r}: expected one of {SPLITS}")
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_PROBLEMS:
-        raise ValueError(f"arithmetic n={n!r}: expected an integer from 1 to {MAX_PROBLEMS}")
+        raise ConfigError(f"arithmetic n={n!r}: expected an integer from 1 to {MAX_PROBLEMS}")
 
 
 def arithmetic_problems(split: str, n: int, seed: int = 0) -> list[dict]:
@@ -130,7 +132,7 @@ def problems_at_levels(split: str, n: int, seed: int = 0, levels: tuple[int, ...
 
     Few problems have only one-digit operands (16 in the test split, 92 in train), so the draw grows
     until ``n`` are kept; when a four times larger draw adds none, those levels are used up and the
-    request is a ValueError, not a shorter list.
+    request is a ConfigError, not a shorter list.
     """
     check_request(split, n)
     if levels is None:
@@ -141,7 +143,7 @@ def problems_at_levels(split: str, n: int, seed: int = 0, levels: tuple[int, ...
         if len(docs) >= n:
             return docs[:n]
         if len(docs) == kept or draw == MAX_PROBLEMS:
-            raise ValueError(
+            raise ConfigError(
                 f"only {len(docs)} {split} problems with digit levels {list(levels)} in the first {draw} "
                 f"of seed {seed}; ask for fewer (n={n})"
             )
@@ -162,8 +164,16 @@ def digit_levels(value) -> tuple[int, ...] | None:
     except (TypeError, ValueError):
         levels = ()
     if not levels or not set(levels) <= set(DIGITS):
-        raise ValueError(f"arith_levels={value!r}: expected digit counts from {DIGITS}, e.g. [1, 2]")
+        raise ConfigError(f"arith_levels={value!r}: expected digit counts from {DIGITS}, e.g. [1, 2]")
     return levels
+
+
+def metadata_int(key: str, value) -> int:
+    """An integer ``--metadata`` value (lm-eval may pass it as text)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}={value!r}: expected an integer") from None
 
 
 def custom_dataset(
@@ -180,7 +190,8 @@ def custom_dataset(
     import datasets
 
     if operation is not None and operation not in OPERATIONS:
-        raise ValueError(f"arithmetic operation {operation!r}: expected one of {OPERATIONS}")
-    docs = problems_at_levels("test", int(arith_n), int(arith_seed), digit_levels(arith_levels))
+        raise ConfigError(f"arithmetic operation {operation!r}: expected one of {OPERATIONS}")
+    docs = problems_at_levels("test", metadata_int("arith_n", arith_n), metadata_int("arith_seed", arith_seed),
+                              digit_levels(arith_levels))
     docs = [d for d in docs if operation is None or d["operation"] == operation]
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
