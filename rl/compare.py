@@ -2,8 +2,9 @@
 
 Each run is an ``endorm-rl`` run directory with its ``train_log.jsonl`` and, after ``endorm-rl eval``,
 its ``eval/by_step.json``. The plot has one column per arm; the rows are the training reward
-(each logged reward function, raw and as a moving average), the completion length, and the held-out
-accuracy of each evaluated checkpoint under each answer extraction, with ± one standard error.
+(each logged reward function, raw and as a moving average), the fraction of training completions
+correct, the completion length, and the held-out accuracy of each evaluated checkpoint under each
+answer extraction, with ± one standard error.
 
     endorm-rl compare runs/arith-endogenous runs/arith-rule runs/arith-hybrid --out reports/rl/arith_three_arms
 """
@@ -18,8 +19,9 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from endorm_rl.checkpoints import TRAIN_LOG
-from endorm_rl.evaluate import EVAL_DIR
+from endorm_rl.checkpoints import RUN_CONFIG, TRAIN_LOG
+from endorm_rl.config import read_yaml
+from endorm_rl.evaluate import EVAL_DIR, cell
 from endorm_rl.plots import SMOOTHING, moving_average, read_log
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.reporting.plots import PNG_METADATA
@@ -58,14 +60,12 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def accuracy_cell(score: list | tuple | None) -> str:
-    if score is None:
-        return "–"
-    value, stderr = score
-    return f"{100 * value:.1f}" + (f" ± {100 * stderr:.1f}" if stderr is not None and math.isfinite(stderr) else "")
+def eval_columns(evals: dict[str, list[dict]]) -> list[str]:
+    """Every held-out column any arm was evaluated on, sorted."""
+    return sorted({c for rows in evals.values() for r in rows for c in r["scores"]})
 
 
-def table(runs: dict[str, Path]) -> str:
+def table(logs: dict[str, list[dict]], evals: dict[str, list[dict]]) -> str:
     """Markdown: per arm, steps done, rewards over the first and last ``WINDOW`` steps, KL, length,
     then held-out accuracy by evaluated step."""
     lines = [
@@ -73,25 +73,21 @@ def table(runs: dict[str, Path]) -> str:
         f"correct (last {WINDOW}) | KL (last {WINDOW}) | length (first → last {WINDOW}) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    evals: dict[str, list[dict]] = {}
-    for arm, run in runs.items():
-        entries = read_log(run / TRAIN_LOG)
-        correct = CORRECT_KEY
-        length = "completions/mean_length"
+    correct, length = CORRECT_KEY, "completions/mean_length"
+    for arm, entries in logs.items():
         lines.append(
             f"| {arm} | {entries[-1]['step']} | {fmt(window_mean(entries, 'reward', False))} | "
             f"{fmt(window_mean(entries, 'reward', True))} | {fmt(window_mean(entries, correct, False))} | "
             f"{fmt(window_mean(entries, correct, True))} | {fmt(window_mean(entries, 'kl', True), 4)} | "
             f"{fmt(window_mean(entries, length, False), 1)} → {fmt(window_mean(entries, length, True), 1)} |"
         )
-        evals[arm] = read_eval(run)
-    columns = sorted({c for rows in evals.values() for r in rows for c in r["scores"]})
+    columns = eval_columns(evals)
     if columns:
         lines += ["", "Held-out accuracy (%, ± standard error) by step:", "",
                   "| arm | step | " + " | ".join(columns) + " |", "| --- | ---: |" + " ---: |" * len(columns)]
         for arm, rows in evals.items():
             for r in rows:
-                lines.append(f"| {arm} | {r['step']} | " + " | ".join(accuracy_cell(r["scores"].get(c)) for c in columns) + " |")
+                lines.append(f"| {arm} | {r['step']} | " + " | ".join(cell(*r["scores"][c]) if c in r["scores"] else "–" for c in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -119,17 +115,15 @@ def plot_accuracy(ax, rows: list[dict], columns: list[str]) -> None:
     ax.legend(fontsize=7)
 
 
-def plot(runs: dict[str, Path], out: Path, title: str) -> Path:
+def plot(logs: dict[str, list[dict]], evals: dict[str, list[dict]], out: Path, title: str) -> Path:
     """One column per arm, one row per quantity with a shared y axis: the training reward(s), the fraction
     of training completions correct (its own axis: a 0-1 fraction beside rewards of any scale), the
     completion length and, when evaluated, held-out accuracy."""
-    logs = {arm: read_log(run / TRAIN_LOG) for arm, run in runs.items()}
-    evals = {arm: read_eval(run) for arm, run in runs.items()}
-    columns = sorted({c for rows in evals.values() for r in rows for c in r["scores"]})
+    columns = eval_columns(evals)
     has_correct = any(CORRECT_KEY in e for entries in logs.values() for e in entries)
     n_rows = 2 + has_correct + bool(columns)
-    fig = Figure(figsize=(4.2 * len(runs), 3.0 * n_rows), layout="constrained")
-    axes = fig.subplots(n_rows, len(runs), sharey="row", squeeze=False)
+    fig = Figure(figsize=(4.2 * len(logs), 3.0 * n_rows), layout="constrained")
+    axes = fig.subplots(n_rows, len(logs), sharey="row", squeeze=False)
     for col, (arm, entries) in enumerate(logs.items()):
         panels = iter(axes[:, col])
         rewards = [k for k in reward_keys(entries) if k != CORRECT_KEY] or ["reward"]  # else TRL's total
@@ -153,15 +147,12 @@ def compare_runs(run_dirs: list[Path], out_dir: Path, title: str = "GRPO arms si
     its folder name) into ``out_dir``; returns the Markdown path."""
     runs = {}
     for run in run_dirs:
-        settings = run / "endorm_rl_config.yaml"
-        arm = run.name
-        if settings.is_file():
-            import yaml
-
-            arm = (yaml.safe_load(settings.read_text(encoding="utf-8")) or {}).get("reward", arm)
-        runs[arm] = run
+        settings = run / RUN_CONFIG
+        runs[read_yaml(settings).get("reward", run.name) if settings.is_file() else run.name] = run
+    logs = {arm: read_log(run / TRAIN_LOG) for arm, run in runs.items()}
+    evals = {arm: read_eval(run) for arm, run in runs.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
-    plot(runs, out_dir / "comparison.png", title)
+    plot(logs, evals, out_dir / "comparison.png", title)
     path = out_dir / "comparison.md"
-    path.write_text(table(runs), encoding="utf-8")
+    path.write_text(table(logs, evals), encoding="utf-8")
     return path

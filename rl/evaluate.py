@@ -19,6 +19,8 @@ import yaml
 
 from endorm_rl.checkpoints import RUN_CONFIG, check_checkpoint, checkpoints
 from endorm_tasks.data_sources import DataError
+from endorm_tasks.reporting.leaderboard import percent
+from endorm_tasks.reporting.results import Metric
 from endorm_tasks.reporting.summaries import metric_columns
 
 EVAL_DIR = "eval"
@@ -137,8 +139,8 @@ def evaluate_run(
 
 
 def cell(value: float, stderr: float | None) -> str:
-    text = f"{100 * value:.1f}"
-    return text + (f" ± {100 * stderr:.1f}" if stderr is not None and math.isfinite(stderr) else "")
+    """``percent`` of the leaderboard; a NaN or infinite stderr (a stored table may hold one) is left out."""
+    return percent(Metric(value, stderr if stderr is not None and math.isfinite(stderr) else None))
 
 
 def write_tables(rows: list[dict[str, Any]], settings: EvalSettings, out_dir: Path) -> None:
