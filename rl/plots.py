@@ -31,7 +31,7 @@ def read_log(path: Path) -> list[dict]:
     entries = read_jsonl(path)
     steps = [e for e in entries if "reward" in e]
     if not steps:
-        raise ValueError(f"{path}: no entry with a 'reward' field")
+        raise DataError(f"{path}: no entry with a 'reward' field")
     return steps
 
 
