@@ -183,7 +183,7 @@ def plot(args) -> None:
     from endorm_tasks.data_sources import read_json
     from endorm_tasks.sweep.plots import plot_sweep
 
-    for path in plot_sweep(read_json(args.sweep), args.out or args.sweep.parent):
+    for path in plot_sweep(read_json(args.sweep), args.out or args.sweep.parent, str(args.sweep)):
         print(path)
 
 

@@ -18,6 +18,7 @@ from endorm_tasks.benchmarks.dsp import DOMAIN_TITLES
 from endorm_tasks.benchmarks.dsp import DSP_DOMAINS as DSP_ORDER
 from endorm_tasks.benchmarks.rmbench import RMBENCH_DOMAINS, SAMPLE_SOURCE
 from endorm_tasks.data_sources import DataError
+from endorm_tasks.file_names import slug
 from endorm_tasks.mathbench.answers import EXTRACTIONS, FLEXIBLE_EXTRACT, STRICT_MATCH
 from endorm_tasks.mathbench.benchmarks import BENCHMARKS as MATH_BENCHMARKS
 from endorm_tasks.reporting.results import Metric, Run
@@ -191,8 +192,7 @@ class DspMatrix:
 
     @property
     def figure(self) -> str:
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", self.run.label).strip("-")
-        return f"figures/dsp_{slug}_{self.method or 'endorm'}.png"
+        return f"figures/dsp_{slug(self.run.label)}_{self.method or 'endorm'}.png"
 
     @property
     def title(self) -> str:

@@ -15,6 +15,8 @@ from matplotlib.figure import Figure
 
 from endorm_tasks.benchmarks.dsp import DOMAIN_TITLES
 from endorm_tasks.benchmarks.rmbench import RMBENCH_DOMAINS
+from endorm_tasks.data_sources import DataError
+from endorm_tasks.file_names import output_file, safe_name
 from endorm_tasks.reporting.plots import PNG_METADATA
 
 FORM_COLOURS = {"soft_bellman": "tab:blue", "logprob": "tab:orange"}
@@ -69,11 +71,11 @@ def draw_panel(ax, panel: Panel, configs: list[dict]) -> None:
     ax.grid(alpha=0.3)
 
 
-def accuracy_vs_gamma(result: dict[str, Any], path: Path) -> Path:
-    """One panel per domain (and average) of every benchmark in ``result``."""
+def accuracy_vs_gamma(result: dict[str, Any], path: Path, source: str = "the sweep result") -> Path:
+    """One panel per domain (and average) of every benchmark in ``result`` (``source`` names it in errors)."""
     panels = [p for name, build in PANELS.items() if result.get(name) for p in build(result[name])]
     if not panels:
-        raise ValueError("the sweep result holds no benchmark")
+        raise DataError(f"{source}: holds no benchmark result (expected one of {', '.join(PANELS)})")
     rows = math.ceil(len(panels) / PANEL_COLUMNS)
     columns = min(PANEL_COLUMNS, len(panels))
     fig = Figure(figsize=(3.4 * columns, 2.9 * rows + 0.6), layout="constrained")
@@ -122,9 +124,15 @@ def save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_sweep(result: dict[str, Any], out_dir: Path) -> list[Path]:
-    """``accuracy_vs_gamma.png`` and one ``length_bias_<benchmark>.png`` per benchmark present."""
-    paths = [accuracy_vs_gamma(result, out_dir / "accuracy_vs_gamma.png")]
-    for benchmark in result["length_bias"]:
-        paths.append(length_bias_curves(result, benchmark, out_dir / f"length_bias_{benchmark}.png"))
-    return paths
+def plot_sweep(result: dict[str, Any], out_dir: Path, source: str = "the sweep result") -> list[Path]:
+    """``accuracy_vs_gamma.png`` and one ``length_bias_<benchmark>.png`` per benchmark present.
+
+    The benchmark keys come from the file: each must be a plain file name (``file_names.safe_name``),
+    else a DataError naming ``source`` and the key, raised before any figure is written.
+    """
+    bias_paths = {
+        benchmark: output_file(out_dir, f"length_bias_{safe_name(benchmark, f'{source}: length_bias key')}.png")
+        for benchmark in result["length_bias"]
+    }
+    paths = [accuracy_vs_gamma(result, output_file(out_dir, "accuracy_vs_gamma.png"), source)]
+    return paths + [length_bias_curves(result, benchmark, path) for benchmark, path in bias_paths.items()]
