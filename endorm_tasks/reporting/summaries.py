@@ -85,7 +85,7 @@ def dsp_matrix(results: Mapping[str, Any]) -> dict[str, Any]:
     for rm in DSP_DOMAINS:
         if (entry := entries.get(TASK_PREFIX + rm)) is None:
             continue
-        metrics, _ = parse_task_metrics(entry)
+        metrics, _ = parse_task_metrics(entry, f"results of {TASK_PREFIX + rm}")
         missing = [d for d in DSP_DOMAINS if f"acc_{d}" not in metrics]
         if missing:
             raise DataError(f"results of {TASK_PREFIX + rm}: no metric acc_{missing[0]}")
@@ -132,7 +132,7 @@ def metric_columns(results: Mapping[str, Any], metric: str) -> dict[str, Metric]
     filter, ``task (filter)`` under any other (the math tasks' ``strict-match`` and ``flexible-extract``)."""
     columns = {}
     for task, entry in task_entries(results).items():
-        for name, value in parse_task_metrics(entry)[0].items():
+        for name, value in parse_task_metrics(entry, f"results of {task}")[0].items():
             base, _, filter_name = name.partition(",")
             if base == metric:
                 columns[f"{task} ({filter_name})" if filter_name else task] = value
