@@ -164,18 +164,31 @@ def domains_note(rows: list[tuple[str, list[str]]]) -> str | None:
     return f"{DASH} = not evaluated. Easy, Normal, Hard and Avg average the domains present ({parts})."
 
 
+SAMPLE_MARK = "†"
+SAMPLE_FOOTNOTE = f"{SAMPLE_MARK} embedded sample, not benchmark results: the few items shipped in the package for smoke tests."
+
+
+def scored_sample(run: Run, tasks: Sequence[str]) -> bool:
+    """Whether any of ``tasks`` that ``run`` has scored the embedded sample (the data source its item set names)."""
+    return any(SAMPLE_SOURCE in run.task_source_kinds(task) for task in tasks if task in run.metrics)
+
+
 def rmbench_section(runs: Sequence[Run]) -> Section | None:
-    rows, domain_sets, notes = [], [], []
+    rows, domain_sets, notes, sampled = [], [], [], False
     for run, method in method_entries(runs, rmbench_tasks):
         per_domain = {d: run.metrics[t] for d, t in zip(RMBENCH_DOMAINS, rmbench_tasks(method)) if t in run.metrics}
-        rows.append([run.label, method_name(method), *map(percent, rmbench_cells(per_domain)), config_text(run, method)])
+        sample = scored_sample(run, rmbench_tasks(method))
+        sampled |= sample
+        rows.append([f"{run.label} {SAMPLE_MARK}" if sample else run.label, method_name(method),
+                     *map(percent, rmbench_cells(per_domain)), config_text(run, method)])
         domain_sets.append((f"{run.label} / {method_name(method)}", list(per_domain)))
         notes += missing_notes(run, rmbench_tasks(method), (*LEVELS, "acc"))
     if not rows:
         return None
     intro = "Accuracy (%) ± standard error where lm-eval reports one; the averages' errors combine the domains' as independent."
     table = Table(["Model", "Method", *RMBENCH_HEADER, "Reward config"], rows)
-    return Section("RM-Bench (Table 1 layout)", [intro, table, *filter(None, [domains_note(domain_sets)]), *notes])
+    footnotes = [SAMPLE_FOOTNOTE] if sampled else []
+    return Section("RM-Bench (Table 1 layout)", [intro, table, *footnotes, *filter(None, [domains_note(domain_sets)]), *notes])
 
 
 # DSP (Table 2)
