@@ -8,20 +8,26 @@ independent runs that are as noisy as the baseline. The candidate's own stderr n
 tolerance: a broken candidate (acc 0.20, stderr 10) must not pass because it is noisy. A NaN or
 infinite value on either side fails the comparison. Counts (``n_*`` metrics such as ``n_timeouts``)
 describe the data rather than quality and are compared only when asked for explicitly.
+
+A tolerance or a ``--metrics`` pattern names a metric as ``name``, ``name,filter``, ``task/name`` or
+``task/name,filter``; a name without a filter also names the metric under every filter (``acc`` covers
+``acc,strict-match``), and the most specific entry wins (``metric_names``). The two runs must have scored
+the same items (``results.item_set``): ``item_differences`` says where they did not.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from endorm_tasks.cli.errors import EXIT_DATA, EXIT_MISSING, EXIT_OK, EXIT_USAGE
 from endorm_tasks.cli.errors import EXIT_FAILURE as EXIT_REGRESSION
-from endorm_tasks.reporting.results import Metric, Run
+from endorm_tasks.reporting.results import Metric, Run, bare_name, metric_key
 
-__all__ = ["EXIT_DATA", "EXIT_MISSING", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "Tolerance", "compare"]
+__all__ = ["EXIT_DATA", "EXIT_MISSING", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "Tolerance", "compare",
+           "item_differences", "unmatched_names"]
 EPSILON = 1e-12
 """Float noise allowed on top of a tolerance, so a drop exactly equal to it passes."""
 OK, IMPROVED, REGRESSED, MISSING, NOT_FINITE = "ok", "improved", "REGRESSED", "MISSING", "NOT FINITE"
@@ -87,13 +93,35 @@ def is_count(metric: str) -> bool:
     return metric.startswith("n_")
 
 
+def canonical_name(name: str) -> str:
+    """A name as the user may write it, as reports key metrics: ``acc,none`` -> ``acc``."""
+    base, comma, filter_name = name.partition(",")
+    return metric_key(base, filter_name) if comma else name
+
+
+def metric_names(task: str, metric: str) -> list[str]:
+    """The names that select ``metric`` of ``task``, most specific first: ``task/acc,strict-match``,
+    ``task/acc``, ``acc,strict-match``, ``acc`` (a name without a filter covers every filter)."""
+    names = list(dict.fromkeys([metric, bare_name(metric)]))
+    return [f"{task}/{name}" for name in names] + names
+
+
+def matches(task: str, metric: str, pattern: str) -> bool:
+    """Whether a ``--metrics`` glob or a ``--tol`` name selects ``metric`` of ``task``."""
+    return any(fnmatchcase(name, canonical_name(pattern)) for name in metric_names(task, metric))
+
+
+def all_pairs(run: Run) -> list[tuple[str, str]]:
+    """Every (task, metric) of ``run``, NaN and infinite values included."""
+    return sorted({(task, name) for table in (run.metrics, run.nonfinite) for task, names in table.items() for name in names})
+
+
 def select(run: Run, patterns: Sequence[str] | None) -> list[tuple[str, str]]:
-    """(task, metric) pairs of ``run`` matching any pattern (glob on ``task/metric`` or the metric name);
-    without patterns every metric except counts."""
-    pairs = sorted({(task, name) for table in (run.metrics, run.nonfinite) for task, names in table.items() for name in names})
+    """(task, metric) pairs of ``run`` matching any pattern (``matches``); without patterns every metric
+    except counts."""
     if not patterns:
-        return [(task, name) for task, name in pairs if not is_count(name)]
-    return [(t, m) for t, m in pairs if any(fnmatchcase(f"{t}/{m}", p) or fnmatchcase(m, p) for p in patterns)]
+        return [(task, name) for task, name in all_pairs(run) if not is_count(name)]
+    return [(t, m) for t, m in all_pairs(run) if any(matches(t, m, p) for p in patterns)]
 
 
 def value_of(run: Run, task: str, metric: str) -> Metric | None:
@@ -106,10 +134,10 @@ def value_of(run: Run, task: str, metric: str) -> Metric | None:
 def allowed_change(
     task: str, metric: str, base: Metric, tolerances: dict[str, Tolerance], default: Tolerance, fallback: float,
 ) -> tuple[float, str]:
-    """(allowed worsening, rule): per-metric tolerance (``task/metric`` before ``metric``), else the default.
-    A tolerance in standard errors is K * sqrt(2) * the baseline's stderr; without one it becomes the
-    absolute ``fallback``."""
-    tol = tolerances.get(f"{task}/{metric}") or tolerances.get(metric) or default
+    """(allowed worsening, rule): the most specific tolerance naming the metric (``metric_names``), else the
+    default. A tolerance in standard errors is K * sqrt(2) * the baseline's stderr; without one it becomes
+    the absolute ``fallback``."""
+    tol = next((tolerances[name] for name in metric_names(task, metric) if name in tolerances), default)
     if not tol.in_stderr:
         return tol.amount, str(tol)
     if base.stderr is None:
@@ -131,9 +159,27 @@ def compare(
         base, cand = value_of(baseline, task, metric), value_of(candidate, task, metric)
         assert base is not None  # select() picks from the baseline's metrics
         allowed, rule = allowed_change(task, metric, base, tolerances or {}, default, fallback)
-        higher = baseline.higher_is_better.get(task, {}).get(metric, not is_count(metric))
-        comparisons.append(Comparison(task, metric, base, cand, allowed, rule, bool(higher)))
+        higher = baseline.higher_is_better_of(task, metric)
+        comparisons.append(Comparison(task, metric, base, cand, allowed, rule,
+                                      not is_count(metric) if higher is None else higher))
     return comparisons
+
+
+def unmatched_names(names: Iterable[str], comparisons: Sequence[Comparison]) -> list[str]:
+    """The tolerance names (keys of ``compare``'s ``tolerances``) that name no compared metric."""
+    used = {name for c in comparisons for name in metric_names(c.task, c.metric)}
+    return [name for name in names if name not in used]
+
+
+def item_differences(candidate: Run, baseline: Run, tasks: Iterable[str]) -> list[str]:
+    """Where the items the two runs scored for ``tasks`` differ (``results.ItemSet``), one line per
+    difference with the tasks it concerns: ``n-samples: candidate 4 of 90, baseline 90 of 90 (t1, t2)``."""
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for task in sorted(set(tasks)):
+        for what, cand, base in candidate.item_sets[task].differences(baseline.item_sets[task]):
+            grouped.setdefault((what, cand, base), []).append(task)
+    return [f"{what}: candidate {cand}, baseline {base} ({first_names(names, 5, '')})"
+            for (what, cand, base), names in grouped.items()]
 
 
 def exit_code(comparisons: Sequence[Comparison]) -> int:
@@ -167,8 +213,8 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-def _first(names: Sequence[str], shown: int = 10) -> str:
-    return ", ".join(names[:shown]) + (f", ... ({len(names) - shown} more in the table)" if len(names) > shown else "")
+def first_names(names: Sequence[str], shown: int = 10, where: str = " in the table") -> str:
+    return ", ".join(names[:shown]) + (f", ... ({len(names) - shown} more{where})" if len(names) > shown else "")
 
 
 def report(comparisons: Sequence[Comparison]) -> str:
@@ -179,12 +225,12 @@ def report(comparisons: Sequence[Comparison]) -> str:
     missing = [f"{c.task}/{c.metric}" for c in comparisons if c.status == MISSING]
     broken = [f"{c.task}/{c.metric}" for c in comparisons if c.status == NOT_FINITE]
     if regressed:
-        lines.append(f"REGRESSION in {len(regressed)} metric(s): {_first(regressed)}")
+        lines.append(f"REGRESSION in {len(regressed)} metric(s): {first_names(regressed)}")
     if broken:
         lines.append(f"NOT FINITE (NaN or infinite in the baseline or the candidate), {len(broken)} metric(s): "
-                     f"{_first(broken)}")
+                     f"{first_names(broken)}")
     if missing:
-        lines.append(f"MISSING from the candidate results, {len(missing)} metric(s): {_first(missing)}")
+        lines.append(f"MISSING from the candidate results, {len(missing)} metric(s): {first_names(missing)}")
     if not regressed and not missing and not broken:
         lines.append(f"no regression in {len(comparisons)} metric(s)")
     return "\n".join(lines)
