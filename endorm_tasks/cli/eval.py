@@ -7,10 +7,18 @@ clashes). Every ``lm_eval`` subcommand and flag works unchanged. On top of lm-ev
 records where each task's documents came from (``endorm_data_source`` at the top level of the
 results file, a tag after each task's name in the printed table, a line under it) and says where
 the results were written.
+
+Before lm-eval runs, three arguments it takes badly are fixed or refused (``check_run_args``):
+``device=`` inside ``--model_args`` becomes ``--device`` (lm-eval passes its own ``--device``, default
+``cuda:0``, beside the model arguments, and the model class refuses a second ``device``);
+``pretrained=bundled`` names the cached bundled model for every model class, not only ``endorm``;
+``--limit`` must be positive (lm-eval reads 0 as every item and a negative number as a fraction).
 """
 
 from __future__ import annotations
 
+import argparse
+import math
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -19,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import endorm_tasks.harness.lm_model  # noqa: F401  (registers the `endorm` model)
-from endorm_tasks.cli.errors import EXIT_DATA, fail, run_cli
+from endorm_tasks.bundled import resolve_model_path
+from endorm_tasks.cli.errors import EXIT_DATA, UsageError, fail, run_cli
 from endorm_tasks.reporting.results import DATA_SOURCE_KEY, NOT_RECORDED, source_kind
 
 PROG = "endorm-eval"
@@ -29,9 +38,10 @@ endorm-eval: lm-eval with the `endorm` model and the project's tasks (rmbench, r
 multifaceted, rmbench_judges, dsp_judges, multifaceted_judges, endorm_math, ...).
 Plain `lm_eval` does not know these tasks ("Tasks not found") nor the `endorm` model; with plain
 `lm_eval` (and --model hf) add:  --include_path "$(endorm-eval {PRINT_INCLUDE_PATH})"
-Keep the results with --output_path DIR. Exit codes: 0 ok; 2 bad arguments (a --model_args typo,
-no --apply_chat_template); 4 missing or invalid data; 5 the model cannot be loaded or cannot score
-an item; 130 Ctrl-C.
+Keep the results with --output_path DIR. pretrained=bundled names the bundled model for any --model;
+device=... in --model_args is the same as --device. Exit codes: 0 ok; 2 bad arguments (a --model_args
+typo, no --apply_chat_template, --limit <= 0, two different devices); 4 missing or invalid data; 5 the
+model cannot be loaded or cannot score an item; 130 Ctrl-C.
 lm-eval's own options follow.
 """
 
@@ -141,6 +151,23 @@ def install(capture: Capture) -> None:
     EvaluationTracker.save_results_aggregated = capture.wrap_save(EvaluationTracker.save_results_aggregated)
 
 
+def check_run_args(args: argparse.Namespace) -> None:
+    """Fix or refuse, in place, the ``run`` arguments lm-eval would take badly (see the module's docstring)."""
+    if getattr(args, "command", None) != "run":
+        return
+    if args.limit is not None and not 0 < args.limit < math.inf:
+        raise UsageError(f"--limit {args.limit:g}: expected a number of items per task >= 1, or a fraction in (0, 1)")
+    model_args = args.model_args if isinstance(args.model_args, dict) else {}
+    if "device" in model_args:
+        device = str(model_args.pop("device"))
+        if args.device is not None and args.device != device:
+            raise UsageError(f"--device {args.device} and device={device} in --model_args disagree; give the device once")
+        args.device = device
+    pretrained = model_args.get("pretrained")
+    if args.model != "endorm" and isinstance(pretrained, str):  # the endorm model resolves its own
+        model_args["pretrained"] = resolve_model_path(pretrained)
+
+
 SAMPLE_NOTE = "the few items shipped in the package: a smoke test, NOT benchmark results"
 
 
@@ -169,7 +196,15 @@ def main(argv: list[str] | None = None) -> None:
         return
     if {"-h", "--help"} & set(sys.argv[1:]):
         print(HELP_PREFACE)
-    from lm_eval.__main__ import cli_evaluate
+    from lm_eval._cli import HarnessCLI
+    from lm_eval.utils import setup_logging
+
+    def cli_evaluate() -> None:  # lm_eval's own, with the parsed arguments checked before they run
+        setup_logging()
+        cli = HarnessCLI()
+        args = cli.parse_args()
+        check_run_args(args)
+        cli.execute(args)
 
     capture = Capture()
     install(capture)
