@@ -44,6 +44,15 @@ def row(table: Table, *key: str) -> dict[str, str]:
     return dict(zip(table.header, matches[0]))
 
 
+def section_row(report, title: str, *key: str) -> dict[str, str]:
+    """The row whose first cells equal ``key`` in any table of section ``title`` (Table 1 has one table per item set)."""
+    section = next(s for s in report.sections if s.title == title)
+    found = [dict(zip(b.header, r)) for b in section.blocks if isinstance(b, Table) for r in b.rows
+             if tuple(r[: len(key)]) == key]
+    assert len(found) == 1, (key, found)
+    return found[0]
+
+
 def paragraphs(report) -> str:
     return "\n".join(b for s in report.sections for b in s.blocks if isinstance(b, str))
 
@@ -97,18 +106,24 @@ def test_labels_stay_plain_unless_runs_of_one_model_share_a_task(tmp_path):
 
 
 def test_rmbench_table1_macro_averages_over_present_domains(fixture_report):
-    table = tables(fixture_report)["RM-Bench (Table 1 layout)"]
-    endorm = row(table, SMOL, "EndoRM")
+    def table_row(*key: str) -> dict[str, str]:
+        return section_row(fixture_report, "RM-Bench (Table 1 layout)", *key)
+
+    endorm = table_row(SMOL, "EndoRM")
     # chat / code / safety: acc .6/.5/.9 (se .05/.04/.03), easy .8/.7/.95, normal = acc, hard .4/.3/.85
     avg, se = (0.6 + 0.5 + 0.9) / 3, math.sqrt(0.05**2 + 0.04**2 + 0.03**2) / 3
     assert endorm["Avg"] == f"{100 * avg:.1f} ± {100 * se:.1f}" == "66.7 ± 2.4"  # the group says 55.0
     assert endorm["Easy"] == "81.7" and endorm["Normal"] == "66.7" and endorm["Hard"] == "51.7"
     assert (endorm["Chat"], endorm["Math"], endorm["Safety"]) == ("60.0 ± 5.0", "–", "90.0 ± 3.0")
     assert "append_eos=True" in endorm["Reward config"]
-    pairwise = row(table, SMOL, "GenRM-Pairwise")
+    pairwise = table_row(SMOL, "GenRM-Pairwise")
     assert (pairwise["Code"], pairwise["Avg"]) == ("–", "55.0 ± 5.0")
-    # The paper's order: judges first, EndoRM last.
-    assert [r[1] for r in table.rows] == ["Generative Verifier", "GenRM-Pairwise", "EndoRM"]
+    # The paper's order within one item set: judges first, EndoRM last; the pairwise judge ran on chat
+    # alone, so it shares its documents with no row and sits in the not-comparable table.
+    same_items = tables(fixture_report)["Documents: chat 4, code 4, safety 4 (data: not recorded; --limit 4)"]
+    assert [r[1] for r in same_items.rows] == ["Generative Verifier", "EndoRM"]
+    lone = tables(fixture_report)["Not comparable: each row's documents are shared by no other row"]
+    assert [r[1] for r in lone.rows] == ["GenRM-Pairwise"] and row(lone, SMOL, "GenRM-Pairwise")["Documents"] == "4"
     note = paragraphs(fixture_report)
     assert "chat, code, safety: smollm2-135m-instruct / Generative Verifier, smollm2-135m-instruct / EndoRM" in note
     assert "chat: smollm2-135m-instruct / GenRM-Pairwise" in note
@@ -167,7 +182,7 @@ def test_missing_metric_gives_dash_and_clear_note():
     broken = copy.deepcopy(data)
     del broken["results"]["rmbench_code"]["hard,none"], broken["results"]["rmbench_code"]["hard_stderr,none"]
     report = build_report([run_from_dict(broken, "endorm_smollm2.json")])
-    endorm = row(tables(report)["RM-Bench (Table 1 layout)"], SMOL, "EndoRM")
+    endorm = section_row(report, "RM-Bench (Table 1 layout)", SMOL, "EndoRM")
     assert endorm["Hard"] == "–" and endorm["Easy"] == "81.7"
     assert "`rmbench_code` in endorm_smollm2.json has no metric `hard`." in paragraphs(report)
 
@@ -229,3 +244,61 @@ def test_committed_report_regenerates_byte_identically(tmp_path):
     subprocess.run(["bash", str(committed / "make_leaderboard.sh"), str(tmp_path)], check=True, env=env)
     for name in ("leaderboard.md", "leaderboard.html"):
         assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), name
+
+
+def write_rmbench_run(folder: Path, tasks: dict[str, list[float]], model_args: str, limit: int,
+                      documents: str = "ids-sha256:abc") -> None:
+    """An lm-eval results file of RM-Bench tasks with its --log_samples files: per task the documents'
+    acc values (easy/normal/hard = acc, so every level's average is the acc average)."""
+    folder.mkdir(parents=True)
+    date = "2026-12-04T10-00-00.000000"
+    results, n_samples = {}, {}
+    for task, values in tasks.items():
+        mean = sum(values) / len(values)
+        results[task] = {"alias": task, **{f"{m},none": mean for m in ("acc", "easy", "normal", "hard")}}
+        n_samples[task] = {"original": 100, "effective": len(values)}
+        lines = [json.dumps({"doc_id": i, "doc_hash": f"doc{i}", "filter": "none", "acc": v}) for i, v in enumerate(values)]
+        (folder / f"samples_{task}_{date}.jsonl").write_text("\n".join(lines) + "\n")
+    data = {"results": results, "n-samples": n_samples, "config": {"model": "endorm", "model_args": model_args, "limit": limit},
+            "endorm_data_source": {t: ["local:/data/rm_bench/x.json"] for t in tasks},
+            "endorm_items": {t: documents for t in tasks}}
+    (folder / f"results_{date}.json").write_text(json.dumps(data))
+
+
+def test_rows_compare_only_on_the_same_items_with_paired_deltas(tmp_path):
+    endorm = {"rmbench_chat": [1.0, 0.5, 0.0, 1.0], "rmbench_code": [0.0, 0.0, 1.0, 1.0]}
+    judge = {"rmbench_verifier_chat": [0.0, 0.5, 0.0, 0.0], "rmbench_verifier_code": [0.0, 0.0, 1.0, 1.0]}
+    write_rmbench_run(tmp_path / "results" / "endorm", endorm, "pretrained=bundled,gamma=1.0", 4)
+    write_rmbench_run(tmp_path / "results" / "judges", judge, "pretrained=bundled,append_eos=False", 4)
+    write_rmbench_run(tmp_path / "results" / "other", {"rmbench_chat": [1.0, 1.0]}, "pretrained=bundled,gamma=0.9", 2,
+                      documents="ids-sha256:def")
+    report = build_report(load_runs([tmp_path / "results"]))
+    same = tables(report)["Documents: chat 4, code 4 (data: local; --limit 4)"]
+    assert [r[1] for r in same.rows] == ["Generative Verifier", "EndoRM"]
+    # By hand: chat d = judge - endorm = (-1, 0, 0, -1): mean -0.5, sd sqrt(1/3), se sqrt(1/3)/2 = 0.2887;
+    # code d = 0 everywhere. Avg: mean (-0.5 + 0) / 2 = -0.25, se sqrt(0.2887^2 + 0) / 2 = 0.1443.
+    assert row(same, SMOL, "Generative Verifier")["Δ Avg vs EndoRM (± se)"] == "-25.0 ± 14.4"
+    assert row(same, f"{SMOL} (endorm)", "EndoRM")["Δ Avg vs EndoRM (± se)"] == "–"  # the file shares rmbench_chat with "other"
+    lone = tables(report)["Not comparable: each row's documents are shared by no other row"]
+    assert [(r[0], r[1]) for r in lone.rows] == [(f"{SMOL} (other)", "EndoRM")]
+    assert row(lone, f"{SMOL} (other)", "EndoRM")["Documents"] == "2"
+
+
+def test_a_difference_beyond_two_paired_standard_errors_is_marked(tmp_path):
+    endorm = {"rmbench_chat": [1.0, 1.0, 1.0, 0.0, 1.0]}
+    judge = {"rmbench_verifier_chat": [0.0, 0.0, 0.0, 0.0, 1.0]}  # d = (-1, -1, -1, 0, 0): mean -0.6, se 0.2449
+    write_rmbench_run(tmp_path / "r" / "endorm", endorm, "pretrained=bundled", 5)
+    write_rmbench_run(tmp_path / "r" / "judges", judge, "pretrained=bundled,append_eos=False", 5)
+    report = build_report(load_runs([tmp_path / "r"]))
+    same = tables(report)["Documents: chat 5 (data: local; --limit 5)"]
+    assert row(same, SMOL, "Generative Verifier")["Δ Avg vs EndoRM (± se)"] == "-60.0 ± 24.5 ‡"  # 0.6 > 2 * 0.2449
+    assert "‡ more than two paired standard errors from zero" in paragraphs(report)
+
+
+def test_samples_on_other_documents_than_the_item_set_says_are_refused(tmp_path):
+    write_rmbench_run(tmp_path / "r" / "endorm", {"rmbench_chat": [1.0, 0.0]}, "pretrained=bundled", 2)
+    write_rmbench_run(tmp_path / "r" / "judges", {"rmbench_verifier_chat": [1.0, 0.0]}, "pretrained=bundled,append_eos=False", 2)
+    samples = next((tmp_path / "r" / "judges").glob("samples_*.jsonl"))
+    samples.write_text(samples.read_text().replace('"doc1"', '"doc9"'))
+    with pytest.raises(DataError, match="not the same documents"):
+        build_report(load_runs([tmp_path / "r"]))

@@ -21,6 +21,7 @@ from endorm_tasks.data_sources import DataError
 from endorm_tasks.file_names import slug
 from endorm_tasks.mathbench.answers import EXTRACTIONS, FLEXIBLE_EXTRACT, STRICT_MATCH
 from endorm_tasks.mathbench.benchmarks import BENCHMARKS as MATH_BENCHMARKS
+from endorm_tasks.reporting.paired import PairedDifference, macro_difference, paired_difference, per_document, read_samples
 from endorm_tasks.reporting.results import Metric, Run
 from endorm_tasks.reporting.summaries import dsp_summary, mean_metric, rmbench_averages
 from endorm_tasks.reward.config import RewardConfig
@@ -173,22 +174,133 @@ def scored_sample(run: Run, tasks: Sequence[str]) -> bool:
     return any(SAMPLE_SOURCE in run.task_source_kinds(task) for task in tasks if task in run.metrics)
 
 
+@dataclass(frozen=True)
+class RMBenchRow:
+    """One (run, method) row of Table 1: its domains' tasks and the documents they scored."""
+
+    run: Run
+    method: str
+
+    @property
+    def tasks(self) -> dict[str, str]:
+        """Domain -> task, for the domains the run has."""
+        return {d: t for d, t in zip(RMBENCH_DOMAINS, rmbench_tasks(self.method)) if t in self.run.metrics}
+
+    @property
+    def items(self) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+        """The row's item set (docs/definitions.md#item-sets): each domain's, so rows compare only when
+        they scored the same documents of the same domains."""
+        return tuple((d, self.run.item_sets[t].fields if t in self.run.item_sets else ()) for d, t in self.tasks.items())
+
+    def documents(self) -> str:
+        counts = [self.run.item_sets[t].n if t in self.run.item_sets else None for t in self.tasks.values()]
+        return DASH if None in counts else str(sum(counts))
+
+    @property
+    def is_endorm(self) -> bool:
+        return self.method in ENDORM_METHODS
+
+    @property
+    def is_default_endorm(self) -> bool:
+        default = RewardConfig()
+        settings = {key: self.run.reward_config.get(key) for key in ("gamma", "aggregate", "reward_form")}
+        return self.is_endorm and settings == {"gamma": default.gamma, "aggregate": default.aggregate,
+                                               "reward_form": default.reward_form}
+
+
+def endorm_reference(rows: Sequence[RMBenchRow], model: str) -> RMBenchRow | None:
+    """The EndoRM row judges are compared with: the model's EndoRM at the default settings, else its first EndoRM row."""
+    endorm = [row for row in rows if row.run.model == model and row.is_endorm]
+    return next((row for row in endorm if row.is_default_endorm), endorm[0] if endorm else None)
+
+
+def document_values(row: RMBenchRow, domain: str) -> dict[str, float] | None:
+    """Document -> acc of one domain of a row, from its ``--log_samples`` file (None without one)."""
+    samples = row.run.samples_file(row.tasks[domain])
+    return None if samples is None else per_document(read_samples(samples), "acc", str(samples))
+
+
+def delta_vs_endorm(row: RMBenchRow, reference: RMBenchRow | None) -> PairedDifference | None:
+    """Avg of ``row`` minus Avg of ``reference`` on the same documents, with its paired standard error
+    (docs/definitions.md#paired-differences); None without per-document samples for both."""
+    if reference is None or row is reference:
+        return None
+    parts = []
+    for domain in row.tasks:
+        mine, theirs = document_values(row, domain), document_values(reference, domain)
+        if mine is None or theirs is None:
+            return None
+        what = f"{row.run.label} / {method_name(row.method)} - {reference.run.label} / EndoRM, {domain}"
+        parts.append(paired_difference(mine, theirs, what))
+    return macro_difference(parts)
+
+
+def delta_text(diff: PairedDifference | None) -> str:
+    if diff is None:
+        return DASH
+    text = f"{100 * diff.mean:+.1f}" + ("" if diff.se is None else f" ± {100 * diff.se:.1f}")
+    return f"{text} {BEYOND_MARK}" if diff.beyond(2.0) else text
+
+
+BEYOND_MARK = "‡"
+BEYOND_FOOTNOTE = (f"{BEYOND_MARK} more than two paired standard errors from zero. Δ = the row's Avg minus its "
+                   "model's EndoRM Avg (default settings) on the same documents; ± the paired standard error "
+                   "(docs/definitions.md#paired-differences).")
+
+
+def item_set_caption(rows: Sequence[RMBenchRow]) -> str:
+    """What the documents of a group are: per domain, their number; the data source and --limit."""
+    first = rows[0]
+    counts = [(d, first.run.item_sets[t].n if t in first.run.item_sets else None) for d, t in first.tasks.items()]
+    fields = dict(first.items[0][1]) if first.items else {}
+    return (f"Documents: {', '.join(f'{d} {DASH if n is None else n}' for d, n in counts)} "
+            f"(data: {fields.get('data source', DASH)}; --limit {fields.get('limit', DASH)})")
+
+
+def rmbench_row(row: RMBenchRow, delta: str | None) -> list[str]:
+    sample = scored_sample(row.run, rmbench_tasks(row.method))
+    per_domain = {d: row.run.metrics[t] for d, t in row.tasks.items()}
+    label = f"{row.run.label} {SAMPLE_MARK}" if sample else row.run.label
+    cells = [label, method_name(row.method), *map(percent, rmbench_cells(per_domain))]
+    return [*cells, *([] if delta is None else [delta]), config_text(row.run, row.method)]
+
+
 def rmbench_section(runs: Sequence[Run]) -> Section | None:
-    rows, domain_sets, notes, sampled = [], [], [], False
-    for run, method in method_entries(runs, rmbench_tasks):
-        per_domain = {d: run.metrics[t] for d, t in zip(RMBENCH_DOMAINS, rmbench_tasks(method)) if t in run.metrics}
-        sample = scored_sample(run, rmbench_tasks(method))
-        sampled |= sample
-        rows.append([f"{run.label} {SAMPLE_MARK}" if sample else run.label, method_name(method),
-                     *map(percent, rmbench_cells(per_domain)), config_text(run, method)])
-        domain_sets.append((f"{run.label} / {method_name(method)}", list(per_domain)))
-        notes += missing_notes(run, rmbench_tasks(method), (*LEVELS, "acc"))
+    """One table per item set: rows scored on the same documents, each with its paired Δ against its
+    model's EndoRM row; rows that share their documents with no other row go to a last table,
+    marked as not comparable, with their own number of documents."""
+    rows = [RMBenchRow(run, method) for run, method in method_entries(runs, rmbench_tasks)]
     if not rows:
         return None
-    intro = "Accuracy (%) ± standard error where lm-eval reports one; the averages' errors combine the domains' as independent."
-    table = Table(["Model", "Method", *RMBENCH_HEADER, "Reward config"], rows)
-    footnotes = [SAMPLE_FOOTNOTE] if sampled else []
-    return Section("RM-Bench (Table 1 layout)", [intro, table, *footnotes, *filter(None, [domains_note(domain_sets)]), *notes])
+    groups: dict[tuple, list[RMBenchRow]] = {}
+    for row in rows:
+        groups.setdefault(row.items, []).append(row)
+    header = ["Model", "Method", *RMBENCH_HEADER]
+    blocks: list[Block] = ["Accuracy (%) ± standard error where lm-eval reports one; the averages' errors combine the "
+                           "domains' as independent. Each table holds rows scored on the same documents "
+                           "(docs/definitions.md#item-sets); only rows of one table may be compared."]
+    beyond = False
+    for shared in (g for g in groups.values() if len(g) > 1):
+        table_rows = []
+        for row in shared:
+            diff = delta_vs_endorm(row, endorm_reference(shared, row.run.model))
+            beyond |= diff is not None and diff.beyond(2.0)
+            table_rows.append(rmbench_row(row, delta_text(diff)))
+        blocks.append(Table([*header, "Δ Avg vs EndoRM (± se)", "Reward config"], table_rows, item_set_caption(shared)))
+    lone = [row for g in groups.values() if len(g) == 1 for row in g]
+    if lone:
+        blocks.append(Table(
+            [*header, "Documents", "Reward config"],
+            [[*rmbench_row(row, None)[:-1], row.documents(), config_text(row.run, row.method)] for row in lone],
+            "Not comparable: each row's documents are shared by no other row",
+        ))
+    if beyond:
+        blocks.append(BEYOND_FOOTNOTE)
+    if any(scored_sample(row.run, rmbench_tasks(row.method)) for row in rows):
+        blocks.append(SAMPLE_FOOTNOTE)
+    domain_sets = [(f"{row.run.label} / {method_name(row.method)}", list(row.tasks)) for row in rows]
+    notes = [note for row in rows for note in missing_notes(row.run, rmbench_tasks(row.method), (*LEVELS, "acc"))]
+    return Section("RM-Bench (Table 1 layout)", [*blocks, *filter(None, [domains_note(domain_sets)]), *notes])
 
 
 # DSP (Table 2)

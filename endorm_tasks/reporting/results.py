@@ -36,6 +36,8 @@ DATA_SOURCE_KEY = "endorm_data_source"
 ITEMS_KEY = "endorm_items"
 """Top-level key: task -> a record of the documents it scored (their ids' hash); compared as a whole."""
 NOT_RECORDED = "not recorded"
+RESULTS_PREFIX = "results_"
+"""lm-eval names its results file ``results_<date>.json`` inside ``--output_path/<model>/``."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class Run:
     """task -> metric -> a NaN or infinite value the file holds (kept out of ``metrics``)."""
     item_sets: dict[str, ItemSet] = field(default_factory=dict)
     """Task or group name -> the documents its metrics come from (``item_set``)."""
+    path: Path | None = None
+    """The results file, when it was read from one (its ``--log_samples`` files lie beside it)."""
 
     def metric(self, task: str, name: str) -> Metric | None:
         """The metric ``name`` of ``task``, or None when the run does not have it."""
@@ -85,6 +89,15 @@ class Run:
         ``err,flexible-extract`` reads ``err``. None when the file does not say."""
         directions = self.higher_is_better.get(task, {})
         return directions.get(metric, directions.get(bare_name(metric)))
+
+    def samples_file(self, task: str) -> Path | None:
+        """lm-eval's ``--log_samples`` file of ``task`` beside this results file (``samples_<task>_<date>.jsonl``
+        for ``results_<date>.json``), or None when there is none."""
+        if self.path is None or not self.path.name.startswith(RESULTS_PREFIX):
+            return None
+        date_id = self.path.stem.removeprefix(RESULTS_PREFIX)
+        found = self.path.parent / f"samples_{task}_{date_id}.jsonl"
+        return found if found.is_file() else None
 
     def task_source_kinds(self, task: str) -> list[str]:
         """The kinds of data ``task`` used (``source_kinds``)."""
@@ -280,6 +293,9 @@ class ItemSet:
 
     task: str
     fields: tuple[tuple[str, str], ...]
+    n: int | None = None
+    """How many documents were scored (lm-eval's effective n-samples, summed over a group's members);
+    None when the file does not say."""
 
     def differences(self, other: ItemSet) -> list[tuple[str, str, str]]:
         """(field, value here, value in ``other``) for every field on which the two differ."""
@@ -318,6 +334,11 @@ def _n_samples(data: Mapping[str, Any], task: str, source: str) -> str:
     return "{} of {}".format(*numbers)
 
 
+def _effective_count(data: Mapping[str, Any], task: str) -> int | None:
+    counts = data.get("n-samples", {}).get(task)  # validated by _n_samples
+    return counts["effective"] if isinstance(counts, dict) else None
+
+
 def _documents(data: Mapping[str, Any], task: str, source: str) -> str:
     record = _object(data, ITEMS_KEY, source).get(task)
     if record is None:
@@ -340,7 +361,8 @@ def item_set(data: Mapping[str, Any], task: str, source: str = "results") -> Ite
             (prefix + "n-samples", _n_samples(data, member, source)),
             (prefix + "documents", _documents(data, member, source)),
         ]
-    return ItemSet(task, tuple(fields))
+    counts = [_effective_count(data, member) for member in members]  # after _n_samples validated them
+    return ItemSet(task, tuple(fields), None if None in counts else sum(counts))
 
 
 def run_from_dict(data: dict[str, Any], source: str) -> Run:
@@ -411,7 +433,9 @@ def load_run(path: Path, source: str | None = None) -> Run:
     data = read_results_json(path)
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a JSON object (an lm-eval results file), got {type(data).__name__}")
-    return run_from_dict(data, source or path.name)
+    run = run_from_dict(data, source or path.name)
+    run.path = path
+    return run
 
 
 def find_result_files(paths: list[Path]) -> list[tuple[Path, str]]:
@@ -434,16 +458,24 @@ def find_result_files(paths: list[Path]) -> list[tuple[Path, str]]:
     return found
 
 
+def run_name(source: str) -> str:
+    """A results file's name in labels: its stem, or its folder's name for lm-eval's own
+    ``results_<date>.json`` (one folder per run keeps the file beside its samples files)."""
+    path = Path(source)
+    return path.parent.name if path.name.startswith(RESULTS_PREFIX) and path.parent.name else path.stem
+
+
 def load_runs(paths: list[Path]) -> list[Run]:
     """Every results file under ``paths``, labelled and sorted by (label, source).
 
-    A run's label is its model's name, followed by its file's stem only when another run of the same
-    model has a task in common with it: the usual split (EndoRM, judges and math of one model in
-    separate files) keeps plain model names, and no table shows two rows that only a file tells apart.
+    A run's label is its model's name, followed by its file's name (``run_name``) only when another run
+    of the same model has a task in common with it: the usual split (EndoRM, judges and math of one
+    model in separate files) keeps plain model names, and no table shows two rows that only a file
+    tells apart.
     """
     runs = [load_run(path, source) for path, source in find_result_files(paths)]
     for run in runs:
         clash = any(other is not run and other.model == run.model and other.metrics.keys() & run.metrics.keys()
                     for other in runs)
-        run.label = f"{run.model} ({Path(run.source).stem})" if clash else run.model
+        run.label = f"{run.model} ({run_name(run.source)})" if clash else run.model
     return sorted(runs, key=lambda run: (run.label, run.source))
