@@ -98,7 +98,7 @@ def cached_dir(name: str, build: Callable[[Path], None], problem: Callable[[Path
             build(tmp)
             built = problem(tmp)
             if built is not None:
-                raise ModelError(f"a fresh fill of {target} is unusable too ({built})")
+                raise ModelError(f"a fresh fill of {target} is unusable ({built})")
             if target.exists():
                 shutil.rmtree(target)  # broken (problem said so) and ours to replace under the lock
             tmp.replace(target)

@@ -248,7 +248,7 @@ def test_a_fill_that_is_still_damaged_is_an_error(tmp_path, smollm2_path, monkey
             if source.name != "tokenizer.json":
                 (out / source.name).symlink_to(source)
 
-    with pytest.raises(ModelError, match=f"a fresh fill of {tmp_path / 'cache' / BUNDLED_NAME} is unusable too "
+    with pytest.raises(ModelError, match=f"a fresh fill of {tmp_path / 'cache' / BUNDLED_NAME} is unusable "
                                          r"\(missing tokenizer.json\)"):
         cached_dir(BUNDLED_NAME, build, checkpoint_problem)
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [f".{BUNDLED_NAME}.lock"]
