@@ -2,14 +2,18 @@
 
 ``check_answers(golds, predictions)`` is the one entry point. Single answers are compared with
 math-verify's ``verify(gold, prediction)`` (that order: it is asymmetric), after a clean-up of forms it
-misreads: spaced thousands (``1 000``), doubled parentheses, ``x =`` before a value (but never the
-bound of ``\\sum_{n=1}``; and when either side is an equation both compare as equations). Identical
-answers and equal clock times (``12:00``) are accepted without parsing. When math-verify says no, a
-small sympy fallback accepts what it misses: angles in degrees against radians with ``\\pi``,
-inequalities against an unambiguous interval, and plain-text answers. Numbers are never compared
-with a relative tolerance (it would let 10456 equal 10455): integers and rationals compare exactly,
-and when a decimal is involved both sides are rounded like math-verify rounds them, at 6 decimal
-places or at the finer precision a decimal gold states (2.88e-19 states 21). Several answers
+misreads: spaced thousands (``1 000``, ``12 345.5``), repeating decimals (``0.1\\overline{6}``),
+scientific notation written as one token (``4.5e33``; an e beside a space or with no exponent is
+Euler's number, in both answers), doubled parentheses, ``x =`` before a value (but never the bound of
+``\\sum_{n=1}``; and when either side is an equation, or the two sides set different names, both
+compare as equations). Identical answers and equal clock times (``12:00``) are accepted without
+parsing. When math-verify says no, a small sympy fallback accepts what it misses: angles in degrees
+against radians with ``\\pi``, a percentage against its number without the sign, inequalities
+against an unambiguous interval, and plain-text answers. Numbers are never compared with a relative
+tolerance (it would let 10456 equal 10455): integers and rationals compare exactly, and when a
+decimal is involved both sides are rounded like math-verify rounds them, at 6 decimal places, or at
+the finer precision a decimal gold states (2.88e-19 states 21) or an exact gold needs for 6
+significant digits (1/(3*10^7) needs 13). Several answers
 (OlympiadBench) are compared as multisets: every gold answer must be matched by a distinct
 predicted one. ``tests/test_math_verify_suite.py`` holds this checker to Math-Verify's own test cases.
 
@@ -29,6 +33,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from functools import lru_cache
 from multiprocessing.pool import Pool
 
@@ -40,10 +45,22 @@ from endorm_tasks.mathbench.answers import strip_math_delimiters
 DEFAULT_TIMEOUT_S = 10.0
 # math-verify's default ``float_rounding``: decimals are compared after rounding to this many places.
 MATH_VERIFY_DECIMALS = 6
+# What those 6 places give a gold between 0.1 and 1, kept for smaller exact golds: at 6 places 3.3e-8
+# and 1/(3*10^7) would both be 0.
+SIGNIFICANT_DIGITS = 6
+# math-verify's reading of "12.5\\%": 12.5 times this factor.
+PERCENT = sympy.UnevaluatedExpr(sympy.Rational(1, 100))
 DEGREE_MARK = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree")
 # "9 i" (sympy's own printing): math-verify only reads "9i" as imaginary.
 SPACED_IMAGINARY = re.compile(r"(?<=\d)\s+(?=i(?![A-Za-z]))")
-E_NOTATION = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*[eE]\s*([+-]?\d+)(?![\w.])")
+# "4.5e33", "1e-5": scientific notation (Minerva's golds), only as one token. math-verify reads every
+# e as Euler's number, and so do we once either answer has an e that cannot be an exponent mark: "3e - 1",
+# "-1+3e", "e^{2}" (not "ergs", "\\exp", "m_e").
+SCIENTIFIC = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[eE]([+-]?\d+)(?![\w.])")
+EULER_E = re.compile(r"(?<![A-Za-z\\_])e(?![A-Za-z])")
+# "0.\\overline{3}", "1.2\\overline{34}", "0.1\\bar 6": integer part, fixed digits, repeating digits
+# (at most 100 each: Python refuses to read integers of more than 4300 digits from text).
+REPEATING_DECIMAL = re.compile(r"(?<![\d.])(\d{0,100})\.(\d{0,100})\\(?:overline|bar)\s*(?:\{(\d{1,100})\}|(\d))")
 BOLD = re.compile(r"\\(?:textbf|mathbf|boldsymbol)\{([^{}]*)\}")
 TEXT_WRAPPER = re.compile(r"\\(?:text|textrm|mathrm|mbox|operatorname)\{([^{}]*)\}")
 SPACING = re.compile(r"\s+|\\[,;:! ]")
@@ -53,8 +70,10 @@ SPACING = re.compile(r"\s+|\\[,;:! ]")
 # and big operators are never names.
 BIG_OPERATOR = r"\\(?:sum|prod|int|iint|iiint|oint|lim|limsup|liminf|max|min|sup|inf|bigcup|bigcap)(?![A-Za-z])"
 ASSIGNMENT = re.compile(rf"^\s*(?!{BIG_OPERATOR})\\?[A-Za-z]+(?:_(?:\{{[A-Za-z0-9]+\}}|[A-Za-z0-9]))?\s*=(?!=)")
-# "1 000", "1\\,000", "12 345 678": digit groups of three after spaces (math-verify reads "1 000" as 1*0).
-SPACED_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:(?:\s|\\[ ,;:!]|~)\d{3})+(?![\d.])")
+# "1 000", "1\\,000", "12 345 678", "12 345.5": digit groups of three after spaces, then perhaps a
+# decimal part (math-verify reads "1 000" as 1*0).
+THOUSANDS_SPACE = re.compile(r"\s|\\[ ,;:!]|~")
+SPACED_THOUSANDS = re.compile(rf"(?<![\d.,])\d{{1,3}}(?:(?:{THOUSANDS_SPACE.pattern})\d{{3}})+(?:\.\d+)?(?![\d.])")
 # "12:00", "9:05:30", "7:30 pm": clock times, which sympy reads as a division by zero.
 CLOCK_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(?:\\text\{\s*)?([ap])?\.?\s*(?:m\.?)?\s*\}?$", re.I)
 RELATIONS = re.compile(r"=|<|>|\\(?:leq?|geq?|neq?|in)(?![A-Za-z])")
@@ -75,14 +94,31 @@ class CheckTimeout(BaseException):
     """Raised by the alarm; a BaseException so math-verify's ``except Exception`` cannot swallow it."""
 
 
-def clean(answer: str) -> str:
-    """LaTeX clean-up before parsing: delimiters, trailing punctuation, bold, ``4.5e33``, ``9 i``, ``°``,
-    spaced thousands and redundant parentheses."""
+def uses_euler_e(text: str) -> bool:
+    """An ``e`` that can only be Euler's number: not in a word or command, not part of ``4.5e33``."""
+    return bool(EULER_E.search(SCIENTIFIC.sub("", text)))
+
+
+def repeating_decimal_fraction(match: re.Match) -> str:
+    """``0.1\\overline{6}`` -> ``\\frac{1}{6}``: the exact value of a repeating decimal."""
+    whole, fixed, repeating = match[1] or "0", match[2], match[3] or match[4]
+    value = Fraction(
+        int(whole + fixed + repeating) - int(whole + fixed), 10 ** len(fixed) * (10 ** len(repeating) - 1)
+    )
+    return f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
+
+
+def clean(answer: str, euler: bool = False) -> str:
+    """LaTeX clean-up before parsing: delimiters, trailing punctuation, bold, ``4.5e33`` (unless
+    ``euler`` or the answer itself reads e as Euler's number), ``9 i``, ``°``, spaced thousands,
+    repeating decimals and redundant parentheses."""
     text = strip_math_delimiters(answer).rstrip(" .,;")
     text = BOLD.sub(r"\1", text)
-    text = E_NOTATION.sub(r"\1\\times 10^{\2}", text)
+    if not (euler or uses_euler_e(text)):
+        text = SCIENTIFIC.sub(r"\1\\times 10^{\2}", text)
     text = SPACED_IMAGINARY.sub("", text)
-    text = SPACED_THOUSANDS.sub(lambda m: re.sub(r"\D", "", m.group()), text)
+    text = SPACED_THOUSANDS.sub(lambda m: THOUSANDS_SPACE.sub("", m.group()), text)
+    text = REPEATING_DECIMAL.sub(repeating_decimal_fraction, text)
     text = without_redundant_parentheses(text)
     return DEGREE_MARK.sub(lambda _: "^{\\circ}", text)
 
@@ -109,6 +145,24 @@ def is_assignment(text: str) -> bool:
 def without_assignment(text: str) -> str:
     """The right-hand side of an assignment, anything else unchanged."""
     return ASSIGNMENT.sub("", text).strip() if is_assignment(text) else text
+
+
+def assigned_name(text: str) -> str | None:
+    """The name an assignment sets, without spacing and braces (``a_{1} = 2`` -> ``a_1``), else None."""
+    match = ASSIGNMENT.match(text) if is_assignment(text) else None
+    return re.sub(r"[\s{}=]", "", match.group()) if match else None
+
+
+def assigned_names_differ(gold: str, pred: str) -> bool:
+    """Both answers are assignments, to different names (``a = 5`` and ``b = 5``)."""
+    names = assigned_name(gold), assigned_name(pred)
+    return None not in names and names[0] != names[1]
+
+
+def names_differ_in_case_only(gold: str, pred: str) -> bool:
+    """Assignments to ``N`` and to ``n``: different variables, which math-verify lowercases into one."""
+    names = assigned_name(gold), assigned_name(pred)
+    return assigned_names_differ(gold, pred) and names[0].lower() == names[1].lower()
 
 
 def is_equation(text: str) -> bool:
@@ -157,12 +211,31 @@ def stated_decimals(gold: sympy.Float) -> int:
     return -exponent if isinstance(exponent, int) else MATH_VERIFY_DECIMALS
 
 
+def significant_decimals(gold: sympy.Expr) -> int:
+    """Decimal places that give an exact gold ``SIGNIFICANT_DIGITS`` significant digits: 1/3 -> 6,
+    1/(3*10^7) -> 13; math-verify's 6 for 0 or a gold without a finite size."""
+    size = abs(gold).evalf(15)
+    if not size.is_finite or size.is_zero:
+        return MATH_VERIFY_DECIMALS
+    return SIGNIFICANT_DIGITS - 1 - Decimal(str(size)).adjusted()
+
+
 def comparison_decimals(gold: sympy.Expr) -> int:
     """Places at which a decimal comparison rounds: math-verify's 6, or more when a decimal gold states
-    more (math-verify alone would call 2.88e-19 and 3.88e-19 equal, both being 0 at 6 places)."""
-    if not isinstance(gold, sympy.Float):
+    more or an exact gold needs more for its significant digits (math-verify alone would call 2.88e-19
+    and 3.88e-19 equal, and 3.3e-8 and 1/(3*10^7), all being 0 at 6 places)."""
+    if isinstance(gold, sympy.Float):
+        return max(MATH_VERIFY_DECIMALS, stated_decimals(gold))
+    if gold.has(sympy.Float):
         return MATH_VERIFY_DECIMALS
-    return max(MATH_VERIFY_DECIMALS, stated_decimals(gold))
+    return max(MATH_VERIFY_DECIMALS, significant_decimals(gold))
+
+
+def rounded(value: sympy.Expr, places: int) -> sympy.Expr:
+    """``value`` rounded at ``places`` decimal places (half to even, as math-verify rounds), scaled by
+    10^places to an exact integer: sympy's rounded Floats each keep their own binary precision, so
+    1/10^5 and 0.00001 rounded at 10 places differ by 4e-12 as Floats, and as integers are both 100000."""
+    return (value * sympy.Integer(10) ** places).round()
 
 
 def numbers_agree(gold: sympy.Basic, pred: sympy.Basic) -> bool:
@@ -180,18 +253,29 @@ def numbers_agree(gold: sympy.Basic, pred: sympy.Basic) -> bool:
     if not (g.has(sympy.Float) or p.has(sympy.Float)):
         return sympy.simplify(g - p) == 0
     places = comparison_decimals(g)
-    # A difference, not ==: sympy no longer calls Integer(2) and Float(2.0) equal.
-    return (g.round(places) - p.round(places)).is_zero is True
+    return rounded(g, places) == rounded(p, places)
 
 
 def gold_precision_differs(gold: sympy.Basic | None, pred: sympy.Basic | None) -> bool:
-    """A decimal gold stating more than 6 places that the prediction does not match at that precision;
+    """A gold (or a tuple or interval element of it) compared at more than 6 places, a decimal one
+    stating them or a small exact one, that the prediction does not match at that precision;
     math-verify's own rounding cannot see the difference, so its acceptance is overruled."""
+    if isinstance(gold, sympy.Tuple) and isinstance(pred, sympy.Tuple) and len(gold) == len(pred):
+        return any(gold_precision_differs(g, p) for g, p in zip(gold, pred))
+    if isinstance(gold, sympy.Interval) and isinstance(pred, sympy.Interval):
+        return gold_precision_differs(gold.start, pred.start) or gold_precision_differs(gold.end, pred.end)
     if not (is_number(gold) and is_number(pred)):
         return False
     if comparison_decimals(gold.doit()) <= MATH_VERIFY_DECIMALS:
         return False
     return not numbers_agree(gold, pred)
+
+
+def without_percent(value: sympy.Basic) -> sympy.Basic:
+    """The number of a percentage (``12.5\\%`` -> 12.5), anything else unchanged."""
+    if isinstance(value, sympy.Mul) and len(value.args) == 2 and value.args[1] == PERCENT:
+        return value.args[0]
+    return value
 
 
 def in_radians(value: sympy.Basic, text: str) -> sympy.Basic:
@@ -219,7 +303,8 @@ def sympy_equivalent(gold: str, pred: str, parsed_gold: list, parsed_pred: list)
         return bool(plain_text(gold)) and plain_text(gold) == plain_text(pred)
     if angle_units_differ(gold, pred):
         g, p = in_radians(g, gold), in_radians(p, pred)
-    if numbers_agree(g, p):
+    # The percent sign read as a unit, as math-verify reads it on integers (9\\% is 9) but not on decimals.
+    if numbers_agree(g, p) or numbers_agree(without_percent(g), without_percent(p)):
         return True
     if any(mark in gold for mark in INTERVAL_MARKS):
         return verify(parsed_gold, parsed_pred, timeout_seconds=None, allow_set_relation_comp=True)
@@ -232,10 +317,13 @@ def is_undefined(value: sympy.Basic | None) -> bool:
 
 
 def comparable_forms(gold: str, pred: str) -> tuple[str, str]:
-    """Both answers cleaned; assignments reduced to their values unless either side is an equation,
-    which then compares as an equation (``y=2x+1`` against ``2x-y+1=0``)."""
-    g, p = clean(gold), clean(pred)
-    if is_equation(g) or is_equation(p):
+    """Both answers cleaned (e is Euler's number in both if either reads it so); assignments reduced
+    to their values unless either side is an equation (``y=2x+1`` against ``2x-y+1=0``) or they set
+    different names (``a = 5`` against ``b = 5``, ``a = b`` against ``b = a``): then both compare as
+    equations."""
+    euler = uses_euler_e(gold) or uses_euler_e(pred)
+    g, p = clean(gold, euler), clean(pred, euler)
+    if is_equation(g) or is_equation(p) or assigned_names_differ(g, p):
         return g, p
     return without_assignment(g), without_assignment(p)
 
@@ -244,7 +332,7 @@ def comparable_forms(gold: str, pred: str) -> tuple[str, str]:
 def equivalent(gold: str, pred: str) -> bool:
     """One gold answer against one predicted answer: math-verify, then the sympy fallback."""
     g, p = comparable_forms(gold, pred)
-    if not p:
+    if not p or names_differ_in_case_only(g, p):
         return False
     if g == p:
         return True
