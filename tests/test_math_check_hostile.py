@@ -41,6 +41,8 @@ VARIABLES = [
     Row("a_{2} = 9", "a_{3} = 9", False),
     Row("r = 7", "R = 7", False, LOWERCASE),
     Row("N = 40", "n = 40", False, LOWERCASE),
+    Row("a = 5", "a = 5", True),
+    Row("a = 5", "5", True),
     Row("k = 4", "k = 4", True),
     Row("k = 4", "k=\\frac{8}{2}", True),
     Row("m = 3", "m = 4", False),
