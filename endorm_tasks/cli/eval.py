@@ -18,18 +18,23 @@ Before lm-eval runs, three arguments it takes badly are fixed or refused (``chec
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import math
 import sys
 from collections.abc import Callable
 from functools import wraps
 from importlib import resources
+from itertools import islice
 from pathlib import Path
 from typing import Any
+
+from lm_eval.utils import handle_non_serializable, hash_string
 
 import endorm_tasks.harness.lm_model  # noqa: F401  (registers the `endorm` model)
 from endorm_tasks.bundled import resolve_model_path
 from endorm_tasks.cli.errors import EXIT_DATA, UsageError, fail, run_cli
-from endorm_tasks.reporting.results import DATA_SOURCE_KEY, NOT_RECORDED, source_kind
+from endorm_tasks.reporting.results import DATA_SOURCE_KEY, ITEMS_KEY, NOT_RECORDED, source_kind
 
 PROG = "endorm-eval"
 PRINT_INCLUDE_PATH = "--print-include-path"
@@ -97,6 +102,30 @@ def tag_data_sources(results: dict, tasks: dict[str, Any]) -> None:
             entry["alias"] = f"{entry.get('alias', name)} [{kinds}]"
 
 
+def document_hash(doc: Any) -> str:
+    """lm-eval's ``doc_hash`` of a document (the key of its ``--log_samples`` records)."""
+    return hash_string(json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False))
+
+
+def task_items(task: Any, count: int) -> dict[str, Any] | None:
+    """The documents a task scored, as ``{"n", "sha256"}``: lm-eval scores the first ``count`` of its
+    evaluation documents, and the hash is over their ``doc_hash`` values in order
+    (docs/definitions.md#item-sets). None when the documents cannot be read again."""
+    try:
+        hashes = [document_hash(doc) for doc in islice(task.eval_docs, count)]
+    except Exception:  # noqa: BLE001 - a finished run is saved even when a task's documents cannot be re-read
+        return None
+    return {"n": len(hashes), "sha256": hashlib.sha256("\n".join(hashes).encode()).hexdigest()}
+
+
+def record_items(results: dict, tasks: dict[str, Any]) -> None:
+    """Record at the top level of ``results`` which documents each task scored (``endorm_items``)."""
+    counts = results.get("n-samples") or {}
+    records = {name: task_items(task, counts[name]["effective"]) for name, task in tasks.items()
+               if isinstance(counts.get(name), dict) and isinstance(counts[name].get("effective"), int)}
+    results[ITEMS_KEY] = {name: record for name, record in records.items() if record is not None}
+
+
 class Capture:
     """What the wrapped lm-eval run produced: the results dict and the file it was saved to."""
 
@@ -112,6 +141,7 @@ class Capture:
             task_dict = kwargs.get("task_dict")
             if isinstance(results, dict) and isinstance(task_dict, dict) and isinstance(task_dict.get("tasks"), dict):
                 tag_data_sources(results, task_dict["tasks"])
+                record_items(results, task_dict["tasks"])
                 self.results = results
             return results
 
