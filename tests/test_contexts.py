@@ -94,7 +94,7 @@ class RecordingScorer:
         self.tokenizer, self.contexts = tokenizer, []
 
     def score(self, contexts, responses, names=None, progress=False):
-        self.contexts += contexts
+        self.contexts += [context.text for context in contexts]
         return [SimpleNamespace(token_ids=[0], stats=None) for _ in responses]
 
 
@@ -141,11 +141,11 @@ def test_sweep_rl_and_endorm_score_build_the_same_contexts(tokenizer, sweep_requ
     by_item = {(r.meta.item, r.meta.condition): (r.query, r.system) for r in requests}
     for key, context in swept.items():
         query, system = by_item[key]
-        assert row_context(Renderer.from_tokenizer(tokenizer), {"prompt": query, "system": system}, prompt_format) == context
+        assert row_context(Renderer.from_tokenizer(tokenizer), {"prompt": query, "system": system}, prompt_format).text == context
         assert format_context(tokenizer, query, system, prompt_format) == context
         if prompt_format == "chat":
             messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": query}]
-            assert prompt_context(tokenizer, messages) == context
+            assert prompt_context(tokenizer, messages).text == context
         if system:
             assert system.strip() in context
 

@@ -5,6 +5,8 @@ chat templates behave exactly as with ``--model hf``. Only ``loglikelihood`` cha
 last input token and never computes the logits after the continuation, which V(s_{T+1}) needs, so
 every request is scored by ``EndoScorer`` over context + all scored tokens (docs/definitions.md#lm-eval).
 The model does not format prompts: the task builds the context (docs/definitions.md#who-formats).
+The continuation is data and is encoded as text; the context arrives as one string, in which special
+tokens' strings are read as special tokens, as ``hf`` reads them (docs/definitions.md#text-is-text).
 
 Judges with ``append_eos=False``: R = log p(y|x) + V(s_1), and V(s_1) cancels in p(YES) / (p(YES) +
 p(NO)), so likelihood-ratio judges give the same numbers under ``endorm`` as under ``hf``.

@@ -5,11 +5,15 @@ response.
 ``chat``: the model's chat template; system = the instruction (if any), user = the query, the
 response is the assistant turn. ``template``: the paper's App. D EndoRM template, the response sits
 inside the user turn after ``### Response``. Contexts are built in one place, ``endorm_tasks.prompts.contexts``.
+
+Data (prompts, system instructions, responses) is text: a special token's string inside it is encoded
+as characters, never as the special token (docs/definitions.md#text-is-text).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Literal
@@ -22,6 +26,10 @@ ChatRenderer = Callable[[list[dict[str, str]]], str]
 
 # A private-use character pair that no tokenizer template rewrites and no benchmark text contains.
 SENTINEL = "\ue000endorm-response\ue000"
+# Private-use brackets around a special token's string found in the data, so that it can still be told
+# from the template's own special tokens once the template has rendered the data (contexts.render_context).
+TEXT_OPEN = "\ue000endorm-text\ue001"
+TEXT_CLOSE = "\ue001endorm-text\ue000"
 
 
 class FormatError(ValueError):
@@ -81,6 +89,29 @@ def plain_template_context(query: str, system: str | None = None) -> str:
     return plain(query, system)
 
 
+def special_tokens(tokenizer) -> tuple[str, ...]:
+    """The strings the tokenizer reads as special tokens, longest first (the order it matches them in);
+    ``split_special_tokens`` encodes exactly these as text."""
+    added = {t.content for t in tokenizer.added_tokens_decoder.values() if getattr(t, "special", False)}
+    return tuple(sorted(added | set(tokenizer.all_special_tokens), key=len, reverse=True))
+
+
+def special_token_pattern(tokenizer) -> re.Pattern[str]:
+    """Matches the string of any special token, as one capturing group (never matches without any)."""
+    return re.compile("(" + ("|".join(map(re.escape, special_tokens(tokenizer))) or "(?!)") + ")")
+
+
+def encode_text(tokenizer, text: str) -> list[int]:
+    """Ids of data: every character is text, a special token's string included, and no BOS
+    (docs/definitions.md#text-is-text)."""
+    return tokenizer(text, add_special_tokens=False, split_special_tokens=True).input_ids
+
+
+def encode_rendered(tokenizer, text: str, add_special_tokens: bool = False) -> list[int]:
+    """Ids of text the chat template wrote: its special tokens' strings are special tokens."""
+    return tokenizer(text, add_special_tokens=add_special_tokens, split_special_tokens=False).input_ids
+
+
 def end_of_turn_id(tokenizer) -> int:
     """The token that ends a turn: ``eos_token`` when the template closes the assistant turn with it,
     else the first special token the template prints after the assistant content (never a newline)."""
@@ -92,10 +123,8 @@ def end_of_turn_id(tokenizer) -> int:
     after = rendered.split(SENTINEL, 1)[1]
     if after.startswith(tokenizer.eos_token):
         return tokenizer.eos_token_id
-    special = set(tokenizer.all_special_ids) | {
-        i for i, t in tokenizer.added_tokens_decoder.items() if getattr(t, "special", False)
-    }
-    for token_id in tokenizer(after, add_special_tokens=False).input_ids:
+    special = set(tokenizer.convert_tokens_to_ids(list(special_tokens(tokenizer))))
+    for token_id in encode_rendered(tokenizer, after):
         if token_id in special:
             return token_id
     return tokenizer.eos_token_id

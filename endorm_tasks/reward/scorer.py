@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from endorm_tasks.prompts.formatting import end_of_turn_id
+from endorm_tasks.prompts.contexts import Context, context_ids
+from endorm_tasks.prompts.formatting import encode_text, end_of_turn_id
 from endorm_tasks.reward.bellman import reward_from_stats
 from endorm_tasks.reward.config import ConfigError, RewardConfig, StatsSettings, SweepSettings
 
@@ -189,17 +190,19 @@ class EndoScorer:
 
     # -- tokenization (docs/definitions.md#tokenisation: context and response encoded separately) --
 
-    def encode_context(self, context: str) -> list[int]:
-        """Context ids; the tokenizer adds BOS unless the rendered context already starts with it."""
+    def encode_context(self, context: str | Context) -> list[int]:
+        """Context ids; the tokenizer adds BOS unless the rendered context already starts with it. A
+        ``Context`` keeps its data's special-token strings as text; a plain string (an lm-eval context) is
+        read as lm-eval's ``hf`` model reads it (docs/definitions.md#text-is-text)."""
+        context = Context((context,)) if isinstance(context, str) else context
         bos = self.tokenizer.bos_token
-        add_special = not (bos and context.startswith(bos))
-        ids = self.tokenizer(context, add_special_tokens=add_special).input_ids
+        ids = context_ids(self.tokenizer, context, add_special_tokens=not (bos and context.text.startswith(bos)))
         # An empty context still needs one state to predict the first response token from.
         return ids or [self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.end_of_turn]
 
     def encode_response(self, response: str, name: str = "item") -> list[int]:
-        """Scored ids = encode(response) (no special tokens) + [end-of-turn] when ``append_eos``."""
-        ids = self.tokenizer(response, add_special_tokens=False).input_ids if response else []
+        """Scored ids = the response encoded as text + [end-of-turn] when ``append_eos``."""
+        ids = encode_text(self.tokenizer, response) if response else []
         if self.config.append_eos:
             ids = ids + [self.end_of_turn]
         if not ids:
@@ -210,21 +213,21 @@ class EndoScorer:
 
     def score(
         self,
-        contexts: Sequence[str],
+        contexts: Sequence[str | Context],
         responses: Sequence[str],
         names: Sequence[str] | None = None,
         progress: bool = False,
     ) -> list[ScoredResponse]:
-        """Score each response after its context (already formatted, see ``formatting``)."""
+        """Score each response after its context (``contexts.render_context``, or an lm-eval string)."""
         if len(contexts) != len(responses):
             raise ValueError(f"{len(contexts)} contexts but {len(responses)} responses")
         names = names or [f"item {i}" for i in range(len(responses))]
-        context_ids: dict[str, list[int]] = {}
+        encoded: dict[str | Context, list[int]] = {}
         pairs = []
         for context, response, name in zip(contexts, responses, names):
-            if context not in context_ids:
-                context_ids[context] = self.encode_context(context)
-            pairs.append((context_ids[context], self.encode_response(response, name)))
+            if context not in encoded:
+                encoded[context] = self.encode_context(context)
+            pairs.append((encoded[context], self.encode_response(response, name)))
         return self.score_ids(pairs, names=names, progress=progress)
 
     def score_ids(

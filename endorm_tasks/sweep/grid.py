@@ -19,7 +19,7 @@ from typing import Any
 
 from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
 from endorm_tasks.benchmarks.preference import Item, is_identical, pair_wins
-from endorm_tasks.prompts.contexts import Renderer, scored_context
+from endorm_tasks.prompts.contexts import Renderer, render_context
 from endorm_tasks.reporting import summaries
 from endorm_tasks.reward.bellman import reward_from_stats
 from endorm_tasks.reward.config import RewardConfig
@@ -49,7 +49,7 @@ def score_requests(
 ) -> tuple[list[ResponseMeta], list[TokenStats]]:
     """Run the model once over ``requests``: their metadata (token counts filled in) and token stats."""
     renderer = Renderer.from_tokenizer(scorer.tokenizer)
-    contexts = [scored_context(renderer, r.query, r.system, prompt_format) for r in requests]
+    contexts = [render_context(renderer, r.query, r.system, prompt_format) for r in requests]
     names = [f"{r.meta.item} {r.meta.condition or ''} {r.meta.role}[{r.meta.index}]" for r in requests]
     scored = scorer.score(contexts, [r.text for r in requests], names=names, progress=progress)
     return [replace(r.meta, n_tokens=len(s.token_ids)) for r, s in zip(requests, scored)], [s.stats for s in scored]

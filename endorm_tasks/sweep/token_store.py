@@ -17,7 +17,9 @@ One store = one benchmark scored by one model, as a directory of three files:
   ``index`` (where the response sits in its document), ``n_tokens`` (scored tokens, end-of-turn
   included when append_eos) and ``text_sha1`` (identical texts are ties; the text itself is not kept).
 - ``stats.npz``: float32 ``q``, ``v``, ``v_next`` and int32 ``token_ids`` of all responses
-  concatenated, and int64 ``offsets`` (response k owns ``[offsets[k], offsets[k + 1])``).
+  concatenated, and int64 ``offsets`` (response k owns ``[offsets[k], offsets[k + 1])``). The ids are
+  the scorer's (``EndoScorer.encode_response``: the response encoded as text, special tokens' strings
+  included, docs/definitions.md#text-is-text); a store never encodes anything itself.
 """
 
 from __future__ import annotations
