@@ -1,22 +1,26 @@
 """Run directory layout, the JSONL training log, and a JSON of config, step and reward statistics per checkpoint.
 
 TRL's trainer saves ``<run>/checkpoint-<step>/`` in Hugging Face format (safetensors weights, config,
-tokenizer, optimizer state for resuming); the callbacks here add ``endorm_checkpoint.json`` beside the
-weights, so ``lm_eval --model hf --model_args pretrained=<checkpoint>`` evaluates it directly and
-every checkpoint says what produced it.
+tokenizer, and the trainer state a resumed run continues from: optimizer, scheduler, RNG states, unless
+``save_only_model``); the callbacks here add ``endorm_checkpoint.json`` beside the weights, so
+``lm_eval --model hf --model_args pretrained=<checkpoint>`` evaluates it directly and every checkpoint
+says what produced it (docs/definitions.md#rl-checkpoints).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import pickle
 import re
 from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+import torch
 from safetensors import safe_open
 from transformers import TrainerCallback
+from transformers.trainer_pt_utils import safe_globals
 
 from endorm_tasks.data_sources import DataError, read_jsonl, write_jsonl
 
@@ -58,6 +62,63 @@ def check_checkpoint(folder: Path) -> None:
             raise CheckpointError(f"{path}: unreadable weights ({err})") from err
 
 
+RESUME_STATE = (
+    ("optimizer.pt", ("optimizer.pt", "optimizer.bin", "optimizer_*", "latest"), ("state", "param_groups")),
+    ("scheduler.pt", ("scheduler.pt", "latest"), ()),
+    ("rng_state.pth", ("rng_state.pth", "rng_state_*.pth"), ("python", "numpy", "cpu")),
+)
+"""What the trainer restores when a run resumes, and the names it is saved under: ``(file, accepted names,
+keys it must hold)``. One process or DDP saves the first name; FSDP ``optimizer.bin`` or an ``optimizer_*``
+folder; DeepSpeed keeps optimizer and scheduler in the folder its ``latest`` file names; each process of a
+multi-process run saves its own ``rng_state_<rank>.pth``. Without them the trainer resumes silently with a
+fresh optimizer and learning-rate schedule (docs/definitions.md#rl-resume)."""
+
+
+def check_resumable(folder: Path) -> None:
+    """A checkpoint a run can continue from: every file of ``RESUME_STATE`` is there and loads with
+    ``weights_only`` (as the trainer loads it: a tampered file fails here, one line, not in the trainer)."""
+    for name, accepted, keys in RESUME_STATE:
+        found = [p for pattern in accepted for p in sorted(folder.glob(pattern))]
+        if not found:
+            raise CheckpointError(
+                f"{folder / name} not found: a resumed run needs the trainer state (optimizer, scheduler, RNG); "
+                "checkpoints saved with save_only_model have none"
+            )
+        for path in (p for p in found if p.is_file() and p.suffix in (".pt", ".pth", ".bin")):
+            try:
+                with safe_globals():
+                    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except pickle.UnpicklingError as err:
+                # torch's first line only says a weights-only load failed and that an unsafe one might not.
+                what = next((line.strip() for line in str(err).splitlines() if "unsupported" in line.lower()), "")
+                raise CheckpointError(f"{path}: refused: it holds objects a safe (weights-only) load does not "
+                                      f"allow, as a tampered file would{f' ({what})' if what else ''}") from err
+            except Exception as err:  # noqa: BLE001 - torch raises zip and runtime errors alike
+                raise CheckpointError(f"{path}: not a trainer state file torch loads ({first_line(err)})") from err
+            missing = [k for k in keys if not isinstance(state, dict) or k not in state]
+            if missing:
+                raise CheckpointError(f"{path}: not a trainer state file (no {', '.join(map(repr, missing))})")
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error message (torch's refusals run to a dozen lines)."""
+    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+
+
+def checkpoint_info(folder: Path) -> dict[str, Any]:
+    """The ``endorm_checkpoint.json`` of a checkpoint (the run config and step it was saved with)."""
+    path, why = folder / CHECKPOINT_INFO, "it records the settings the checkpoint was trained with"
+    if not path.is_file():
+        raise CheckpointError(f"{path} not found: {why}")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: unreadable ({first_line(err)}); {why}") from err
+    if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
+        raise CheckpointError(f"{path}: no 'config' mapping; {why}")
+    return info
+
+
 def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     """``(step, path)`` of every ``checkpoint-<step>`` folder of a run, by step."""
     found = [(int(m.group(1)), p) for p in run_dir.iterdir() if p.is_dir() and (m := CHECKPOINT_RE.match(p.name))]
@@ -69,12 +130,17 @@ def reward_summary(log_history: list[dict[str, Any]], first_step: int, last_step
     window = [e for e in log_history if "reward" in e and first_step <= e.get("step", -1) <= last_step]
     summary: dict[str, Any] = {"steps": [first_step, last_step], "n_logged_steps": len(window)}
     for key, name in SUMMARY_KEYS.items():
-        values = [e[key] for e in window if isinstance(e.get(key), (int, float)) and math.isfinite(e[key])]
-        summary[name] = fmean(values) if values else None
+        summary[name] = finite_mean(window, key)
     for key in sorted({k for e in window for k in e if k.startswith("rewards/") and k.endswith("/mean")}):
-        values = [e[key] for e in window if key in e]
-        summary[key.replace("/", "_")] = fmean(values)
+        summary[key.replace("/", "_")] = finite_mean(window, key)
     return summary
+
+
+def finite_mean(entries: list[dict[str, Any]], key: str) -> float | None:
+    """Mean of the finite numbers logged under ``key``; TRL logs None for a reward that no completion of
+    the step had (every one None, e.g. no gold answer)."""
+    values = [e[key] for e in entries if isinstance(e.get(key), (int, float)) and math.isfinite(e[key])]
+    return fmean(values) if values else None
 
 
 class TrainLogCallback(TrainerCallback):

@@ -1,17 +1,20 @@
 """``endorm-rl``: GRPO with the endogenous reward, checkpoint evaluation and training curves.
 
-    endorm-rl train rl/configs/smoke.yaml [--max_steps 3 --output_dir runs/x ...] [--resume latest|PATH] [--overwrite]
-    endorm-rl eval runs/rl-smoke --limit 4 --gen-kwargs max_gen_toks=256 --metadata k=2 [--tasks endorm_math500]
+    endorm-rl train rl/configs/smoke.yaml [--max_steps 3 --output_dir runs/x ...] [--resume latest|PATH [--force] | --overwrite]
+    endorm-rl eval runs/rl-smoke --limit 4 --gen_kwargs max_gen_toks=256 --metadata '{"k": 2}' [--tasks endorm_math500]
     endorm-rl plot runs/rl-smoke [--out reward_curve.png]
     endorm-rl compare runs/arith-endogenous runs/arith-rule runs/arith-hybrid --out reports/rl/arith_three_arms
     endorm-rl best-of-n --out reports/rl/best_of_n [--problems 100 --samples 8]
 
 Multi-GPU / DeepSpeed: ``accelerate launch [--config_file ds.yaml] -m endorm_rl.cli train CONFIG``.
+``eval`` takes lm-eval's spellings (``--gen_kwargs``, ``--model_args``, ``--batch_size``, JSON ``--metadata``);
+the hyphenated ones and ``--metadata KEY=VALUE`` still work.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,19 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
     return key.strip(), yaml.safe_load(value)
+
+
+def metadata_arg(text: str) -> dict[str, Any]:
+    """lm-eval's JSON object (``'{"k": 2, "data_dir": "/d"}'``) or one ``key=value`` (repeatable)."""
+    if not text.lstrip().startswith("{"):
+        return dict([parse_override(text)])
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a JSON object ({err})") from err
+    if not isinstance(data, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return data
 
 
 def step_list(text: str) -> list[int]:
@@ -42,20 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Any config key (the project's or trl.GRPOConfig's) can be overridden as --key value.",
     )
     t.add_argument("config", type=Path)
-    t.add_argument("--resume", metavar="latest|PATH", help="resume from the run's newest checkpoint or a given one")
-    t.add_argument("--overwrite", action="store_true", help="replace an earlier run in output_dir")
-    t.add_argument("--force", action="store_true", help="resume even though reward or GRPO settings changed")
+    start = t.add_mutually_exclusive_group()
+    start.add_argument("--resume", metavar="latest|PATH",
+                       help="resume from the run's newest checkpoint or a given one (it must hold the optimizer state)")
+    start.add_argument("--overwrite", action="store_true", help="replace an earlier run in output_dir")
+    t.add_argument("--force", action="store_true",
+                   help="resume even though reward or GRPO settings changed, or the checkpoint does not record them")
 
     e = sub.add_parser("eval", help="evaluate the base model and every checkpoint of a run with lm-eval")
     e.add_argument("run_dir", type=Path)
     e.add_argument("--tasks", default="endorm_math", help="comma-separated lm-eval tasks or groups")
     e.add_argument("--limit", type=float, help="documents per task (a fraction if < 1)")
     e.add_argument("--metric", default="acc")
-    e.add_argument("--gen-kwargs", help="generation overrides, e.g. max_gen_toks=256")
-    e.add_argument("--model-args", default="", help="extra hf model args, e.g. dtype=bfloat16")
-    e.add_argument("--batch-size", type=int, default=1)
-    e.add_argument("--metadata", type=parse_override, action="append", default=[], metavar="KEY=VALUE",
-                   help="task metadata (repeatable), e.g. data_dir=/data or k=4 (samples per AIME/AMC problem)")
+    e.add_argument("--gen_kwargs", "--gen-kwargs", help="generation overrides, e.g. max_gen_toks=256")
+    e.add_argument("--model_args", "--model-args", default="", help="extra hf model args, e.g. dtype=bfloat16")
+    e.add_argument("--batch_size", "--batch-size", type=int, default=1)
+    e.add_argument("--metadata", type=metadata_arg, action="append", default=[], metavar="JSON|KEY=VALUE",
+                   help='task metadata as lm-eval takes it, e.g. \'{"data_dir": "/data", "k": 4}\' (k: samples per '
+                        "AIME/AMC problem), or KEY=VALUE (repeatable)")
     e.add_argument("--no-base", action="store_true", help="skip step 0 (the base model)")
     e.add_argument("--out-name", default="eval", help="folder inside the run for this protocol's results (default eval)")
     e.add_argument("--steps", type=step_list, help="only these steps, e.g. 0,10,20 (default: base and every checkpoint)")
@@ -101,7 +121,7 @@ def run_eval(args: argparse.Namespace) -> None:
         gen_kwargs=args.gen_kwargs,
         model_args=args.model_args,
         batch_size=args.batch_size,
-        metadata=dict(args.metadata),
+        metadata={key: value for given in args.metadata for key, value in given.items()},
     )
     evaluate_run(args.run_dir, settings, include_base=not args.no_base, steps=args.steps, out_name=args.out_name)
     print((args.run_dir / args.out_name / "by_step.md").read_text(encoding="utf-8"))
@@ -131,8 +151,9 @@ def run_plot(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Errors exit with the shared codes (2 bad config or option, 4 data, run or checkpoint files, 5 model)."""
-    from endorm_tasks.cli.errors import EXIT_USAGE, fail, run_cli
+    """Errors exit with the shared codes (2 bad config or option, 4 data, run or checkpoint files, 5 model;
+    1 with one line when TRL, the ``rl`` extra, is not installed: the command line is fine, the install is not)."""
+    from endorm_tasks.cli.errors import EXIT_FAILURE, fail, run_cli
 
     args, extra = build_parser().parse_known_args(argv)
     if extra and args.command != "train":
@@ -144,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     except ModuleNotFoundError as err:
         if err.name != "trl":
             raise
-        fail(prog, "TRL is not installed; install the RL extra: pip install 'endorm[rl]'", EXIT_USAGE)
+        fail(prog, 'TRL is not installed; endorm-rl needs the rl extra: pip install "endorm[rl]"', EXIT_FAILURE)
     handlers = {"train": run_train, "eval": run_eval, "best-of-n": run_best_of_n, "compare": run_compare, "plot": run_plot}
     run_cli(prog, lambda: handlers[args.command](args), usage_errors=(ConfigError,))
 

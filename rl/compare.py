@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from endorm_rl.checkpoints import RUN_CONFIG, TRAIN_LOG
 from endorm_rl.config import read_yaml
 from endorm_rl.evaluate import EVAL_DIR, cell
-from endorm_rl.plots import SMOOTHING, moving_average, read_log
+from endorm_rl.plots import SMOOTHING, logged, moving_average, read_log
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.reporting.plots import PNG_METADATA
 
@@ -100,7 +100,7 @@ def smoothed(ax, steps: list[int], values: list[float], label: str | None = None
 def plot_training(ax, entries: list[dict], keys: list[str], what: str) -> None:
     steps = [e["step"] for e in entries]
     for key in keys:
-        smoothed(ax, steps, [e.get(key, math.nan) for e in entries], key.removeprefix("rewards/").removesuffix("/mean"))
+        smoothed(ax, steps, [logged(e, key) for e in entries], key.removeprefix("rewards/").removesuffix("/mean"))
     ax.set_title(what, fontsize=9)
     if len(keys) > 1 or keys[0].startswith("rewards/"):
         ax.legend(fontsize=7)

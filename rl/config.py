@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import enum
+import math
+import types
+import typing
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, Union
 
 import yaml
 from trl import GRPOConfig, TrlParser
@@ -31,8 +36,14 @@ SET_PER_COMPLETION = ("append_eos", "terminal_value")
 """Reward settings training decides itself: the end-of-turn token is always scored after a finished
 completion, and the terminal value follows how it ended (docs/definitions.md#rl-terminal-value); every
 other reward setting is a key of this config."""
-RESUMABLE_KEYS = frozenset({"max_steps", "save_steps", "logging_steps", "torch_threads", "output_dir"})
-"""Keys a resumed run may change; any other difference from the recorded config needs ``--force``."""
+RESUMABLE_KEYS = frozenset({"max_steps", "save_steps", "save_only_model", "logging_steps", "torch_threads", "output_dir"})
+"""Keys a resumed run may change (how long it runs, what it saves and logs, where); any other difference
+from the recorded config needs ``--force``."""
+POSITIVE = ("learning_rate", "temperature", "hybrid_weight")
+"""Keys that must be finite and > 0: a zero temperature cannot sample a group, an infinite hybrid weight
+turns every group whose correctness varies into +-inf (then NaN advantages, zeroed by TRL)."""
+NON_NEGATIVE = ("beta",)
+"""Keys that must be finite and >= 0 (beta 0 is TRL's "no KL term")."""
 
 
 class ConfigError(ValueError):
@@ -117,8 +128,7 @@ class EndoRLConfig(GRPOConfig):
         self.reward_config()
         if self.num_generations is None or self.num_generations < 2:
             raise ConfigError(f"num_generations must be >= 2 (GRPO needs a group to compare), got {self.num_generations}")
-        if not self.hybrid_weight > 0:
-            raise ConfigError(f"hybrid_weight must be > 0, got {self.hybrid_weight}")
+        self.check_ranges()
         if self.levels is not None and not set(self.levels) <= {1, 2, 3, 4, 5}:
             raise ConfigError(f"levels must be a subset of 1..5, got {self.levels}")
         self.model_init_kwargs = {**(self.model_init_kwargs or {}), "dtype": self.dtype}
@@ -130,6 +140,19 @@ class EndoRLConfig(GRPOConfig):
             super().__post_init__()
         except ValueError as err:
             raise ConfigError(str(err)) from err
+
+    def check_ranges(self) -> None:
+        """Numbers out of range are errors (docs/definitions.md#rl-config): TRL accepts most of them and
+        trains on something else."""
+        for key in POSITIVE + NON_NEGATIVE:
+            value = getattr(self, key)
+            if not (math.isfinite(value) and (value > 0 if key in POSITIVE else value >= 0)):
+                raise ConfigError(f"{key} must be a finite number {'>' if key in POSITIVE else '>='} 0, got {value}")
+        if self.max_steps < 1 and self.max_steps != -1:
+            # TRL's default -1 means "train for num_train_epochs"; any other value below 1 means it too, silently.
+            raise ConfigError(f"max_steps must be a positive integer, or -1 to train for num_train_epochs, got {self.max_steps}")
+        if self.max_prompts is not None and self.max_prompts < 1:
+            raise ConfigError(f"max_prompts must be a positive integer, or null for all problems, got {self.max_prompts}")
 
     def set_device_defaults(self) -> None:
         """CPU when no CUDA device is present (TRL would otherwise ask for bf16 on it)."""
@@ -175,6 +198,45 @@ class EndoRLConfig(GRPOConfig):
         return {k: plain(getattr(self, k)) for k in keys}
 
 
+FIELD_TYPES = typing.get_type_hints(EndoRLConfig)
+"""The declared type of every key, the project's and TRL's (``check_types``)."""
+
+
+def has_type(value: Any, hint: Any) -> bool:
+    """Whether ``value`` is of the declared type ``hint`` (an int is a float; a bool is neither)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (Union, types.UnionType):
+        return any(has_type(value, arg) for arg in args)
+    if origin is Literal:
+        return value in args
+    if origin in (list, dict):
+        return isinstance(value, origin) and (origin is dict or not args or all(has_type(v, args[0]) for v in value))
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is type(None):
+        return value is None
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return isinstance(value, hint) or value in {m.value for m in hint}
+    return not isinstance(hint, type) or isinstance(value, hint)
+
+
+def type_name(hint: Any) -> str:
+    """``int``, ``list[int] or null``, ...: a declared type as the YAML user reads it."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(type_name(arg) for arg in args)
+    if hint is type(None):
+        return "null"
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, args))
+    name = getattr(origin or hint, "__name__", str(hint))
+    return f"{name}[{', '.join(type_name(a) for a in args)}]" if args else name
+
+
 GRPO_FIELDS = {f.name for f in dataclasses.fields(GRPOConfig)}
 OVERRIDDEN = set(EndoRLConfig.__annotations__) & GRPO_FIELDS
 """TRL fields this class declares again with the paper's values: always recorded with a run."""
@@ -205,13 +267,41 @@ def check_keys(data: dict[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that repeats a key (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def check_types(data: dict[str, Any], source: str, strings_converted: bool = False) -> None:
+    """A value of another type than its key's (``max_steps: 2.7``, ``num_generations: [2]``) is an error
+    naming ``source``: TRL's parser takes a YAML file's numbers and lists as they are. It does apply a key's
+    type to a string (argparse converts string defaults), so with ``strings_converted`` strings are left to it."""
+    for key, value in data.items():
+        if strings_converted and isinstance(value, str):
+            continue
+        if not has_type(value, FIELD_TYPES[key]):
+            raise ConfigError(f"{source}: {key} must be {type_name(FIELD_TYPES[key])}, got {value!r}")
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping; a missing file, bad YAML or a repeated key is a ``ConfigError`` naming file and line."""
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+        mark = getattr(err, "problem_mark", None)
+        where, problem = (f":{mark.line + 1}", err.problem) if mark else ("", " ".join(str(err).split()))
+        raise ConfigError(f"{path}{where}: not valid YAML: {problem}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}")
     return data
@@ -230,20 +320,23 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> EndoRLC
     """Read a YAML run configuration with TRL's parser; ``overrides`` are ``--key value`` strings
     (from the command line) that win over the file."""
     path = Path(path)
-    check_keys(read_yaml(path), str(path))
+    data = read_yaml(path)
+    check_keys(data, str(path))
+    check_types(data, str(path), strings_converted=True)
     flags = [arg[2:].partition("=")[0] for arg in overrides or [] if arg.startswith("--")]
     check_keys(dict.fromkeys(flags), "command line")
     try:
         (config,) = ConfigParser(EndoRLConfig).parse_args_and_config(["--config", str(path), *(overrides or [])])
     except (ConfigError, ParserError, ValueError) as err:
         raise ConfigError(f"{path}: {err}") from err
-    config.given_keys = frozenset(read_yaml(path)) | frozenset(flags)
+    config.given_keys = frozenset(data) | frozenset(flags)
     return config
 
 
 def config_from_dict(data: dict[str, Any]) -> EndoRLConfig:
     """A config from a mapping (tests, notebooks); the same checks as a file."""
     check_keys(data, "config")
+    check_types(data, "config")
     config = EndoRLConfig(**data)
     config.given_keys = frozenset(data)
     return config

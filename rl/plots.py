@@ -6,6 +6,7 @@ average is drawn over the raw points to show the trend.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from statistics import fmean
 
@@ -35,6 +36,13 @@ def read_log(path: Path) -> list[dict]:
     return steps
 
 
+def logged(entry: dict, key: str) -> float:
+    """A number of a log entry, NaN where there is none (TRL logs None for a reward that no completion of
+    the step had, e.g. every one without a gold answer)."""
+    value = entry.get(key)
+    return value if isinstance(value, (int, float)) else math.nan
+
+
 def moving_average(values: list[float], window: int) -> list[float]:
     """Mean of each value and up to ``window - 1`` values before it."""
     return [fmean(values[max(0, i - window + 1) : i + 1]) for i in range(len(values))]
@@ -47,13 +55,13 @@ def plot_run(run_dir: Path, out: Path | None = None, title: str | None = None) -
     fig = Figure(figsize=(11, 3.4), layout="constrained")
     for i, (key, band, label) in enumerate(PANELS):
         ax = fig.add_subplot(1, len(PANELS), i + 1)
-        values = [e.get(key, float("nan")) for e in entries]
+        values = [logged(e, key) for e in entries]
         ax.plot(steps, values, marker="o", markersize=3, linewidth=0.8, alpha=0.7, label="per step")
         if len(values) > SMOOTHING:
             ax.plot(steps, moving_average(values, SMOOTHING), linewidth=2.0, label=f"{SMOOTHING}-step mean")
             ax.legend(fontsize=8)
         if band:
-            spread = [e.get(band, 0.0) for e in entries]
+            spread = [logged(e, band) for e in entries]
             ax.fill_between(steps, [v - s for v, s in zip(values, spread)], [v + s for v, s in zip(values, spread)], alpha=0.25)
         ax.set_xlabel("step")
         ax.set_title(label, fontsize=10)

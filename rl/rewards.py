@@ -16,17 +16,17 @@ from typing import Any
 from endorm_tasks.bundled import load_model_and_tokenizer
 from endorm_tasks.mathbench.answers import EXTRACTIONS
 from endorm_tasks.mathbench.check import check_answers
-from endorm_tasks.prompts.contexts import Renderer, scored_context
-from endorm_tasks.prompts.formatting import FormatError
+from endorm_tasks.prompts.contexts import Context, Renderer, render_context
+from endorm_tasks.prompts.formatting import FormatError, encode_text
 from endorm_tasks.reward.config import RewardConfig, SweepSettings
 from endorm_tasks.reward.scorer import EndoScorer, TokenStats
 
 Prompt = str | list[dict[str, str]]
 
 
-def prompt_context(tokenizer, prompt: Prompt) -> str:
+def prompt_context(tokenizer, prompt: Prompt) -> str | Context:
     """The reward model's context for a TRL prompt: a conversational prompt (optional system message and
-    one user message, the evaluation format) is rendered by ``scored_context`` in the ``chat`` format
+    one user message, the evaluation format) is rendered by ``render_context`` in the ``chat`` format
     with the tokenizer's template, as every other scorer of the project renders it; a plain string is
     already formatted text and is used as is, like TRL does for generation."""
     if isinstance(prompt, str):
@@ -35,7 +35,7 @@ def prompt_context(tokenizer, prompt: Prompt) -> str:
     if roles not in (["user"], ["system", "user"]):
         raise FormatError(f"prompt roles {roles}: expected an optional system message followed by one user message")
     system = prompt[0]["content"] if roles[0] == "system" else None
-    return scored_context(Renderer.from_tokenizer(tokenizer), prompt[-1]["content"], system, "chat")
+    return render_context(Renderer.from_tokenizer(tokenizer), prompt[-1]["content"], system, "chat")
 
 
 def completion_text(completion: str | list[dict[str, str]]) -> str:
@@ -93,7 +93,7 @@ class EndogenousReward:
         complete = bool(ids) and ids[-1] in self.stop_ids
         body = list(ids[:-1] if complete else ids)
         if not self.same_vocab:
-            body = self.tokenizer(text, add_special_tokens=False).input_ids
+            body = encode_text(self.tokenizer, text)
         return (body + [self.scorer.end_of_turn] if complete else body), complete
 
     def __call__(
@@ -137,13 +137,17 @@ class EndogenousReward:
 
 
 class MathCorrectness:
-    """1.0 when a completion's answer matches the row's gold ``answer``, else 0.0.
+    """1.0 when a completion's answer matches the row's gold ``answer``, else 0.0; None (no reward, as
+    TRL's ``accuracy_reward``) for a row without a gold answer.
 
     The rule-based reward: alone it is the control arm, added to the endogenous reward it is the hybrid
     (the paper's §7.5 open question). ``extraction`` reads the answer as the math tasks' metric of that
     name does (``strict-match``: the last ``\\boxed{}``; ``flexible-extract``: with the fallbacks for
     models that do not box). Checking is the math evaluation's (math-verify, sympy fallback, hard
     timeout); a timeout counts as wrong and the number of timeouts is logged as ``math_correct/timeouts``.
+    TRL leaves a None out of the group's statistics: alone (the ``rule`` arm) such a group gets no
+    advantage and no place in the logged means; in the ``hybrid`` the endogenous reward alone ranks it
+    (docs/definitions.md#rl-arms).
 
     Example:
         >>> MathCorrectness()(prompts=["..."], completions=["so \\boxed{12}"], answer=["12"])
@@ -157,11 +161,11 @@ class MathCorrectness:
             raise ValueError(f"extraction must be one of {tuple(EXTRACTIONS)}, got {extraction!r}")
         self.extract = EXTRACTIONS[extraction]
 
-    def __call__(self, prompts: Sequence[Prompt], completions, answer: Sequence[str], **kwargs: Any) -> list[float]:
+    def __call__(self, prompts: Sequence[Prompt], completions, answer: Sequence[str], **kwargs: Any) -> list[float | None]:
         verdicts = [
             check_answers((gold,), tuple(self.extract(completion_text(c), False))) if gold else None
             for c, gold in zip(completions, answer, strict=True)
         ]
         if "log_metric" in kwargs:
             kwargs["log_metric"]("math_correct/timeouts", float(sum(bool(v and v.timed_out) for v in verdicts)))
-        return [float(bool(v and v.correct)) for v in verdicts]
+        return [None if v is None else float(v.correct) for v in verdicts]

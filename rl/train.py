@@ -12,12 +12,12 @@ import shutil
 from pathlib import Path
 
 import torch
-import yaml
 from datasets import Dataset
 from transformers import AutoTokenizer, GenerationConfig
 from trl import GRPOTrainer
 
 from endorm_rl.checkpoints import (
+    CHECKPOINT_INFO,
     RUN_CONFIG,
     RUN_DATA,
     TRAIN_LOG,
@@ -25,9 +25,11 @@ from endorm_rl.checkpoints import (
     CheckpointInfoCallback,
     TrainLogCallback,
     check_checkpoint,
+    check_resumable,
+    checkpoint_info,
     checkpoints,
 )
-from endorm_rl.config import ConfigError, EndoRLConfig, ModelNotFoundError, changed_settings, save_config
+from endorm_rl.config import ConfigError, EndoRLConfig, ModelNotFoundError, changed_settings, read_yaml, save_config
 from endorm_rl.data import training_prompts
 from endorm_rl.evaluate import EVAL_DIR
 from endorm_rl.rewards import EndogenousReward, MathCorrectness
@@ -75,10 +77,9 @@ def clear_run(output_dir: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def resume_checkpoint(output_dir: Path, resume: str | None) -> str | None:
-    """``latest`` -> the run's newest checkpoint; a path is checked; None starts from scratch."""
-    if resume is None:
-        return None
+def resume_checkpoint(output_dir: Path, resume: str) -> Path:
+    """``latest`` -> the run's newest checkpoint, else the given folder; either must load and hold the
+    trainer state a run continues from."""
     if resume == "latest":
         found = checkpoints(output_dir) if output_dir.is_dir() else []
         if not found:
@@ -92,29 +93,55 @@ def resume_checkpoint(output_dir: Path, resume: str | None) -> str | None:
         check_checkpoint(folder)
     except CheckpointError as err:
         raise CheckpointError(f"{err}; resume from an earlier checkpoint (--resume PATH)") from err
-    return str(folder)
+    check_resumable(folder)
+    return folder
 
 
-def check_resumed_settings(output_dir: Path, config: EndoRLConfig, force: bool) -> None:
-    """A resumed run keeps its reward and GRPO settings: a change is an error unless ``force``."""
-    path = output_dir / RUN_CONFIG
-    if force or not path.is_file():
-        return
-    try:
-        recorded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: unreadable run config ({err}); pass --force to resume anyway") from err
+def refuse_changes(recorded: dict, config: EndoRLConfig, source: str) -> None:
+    """A resumed run keeps its reward and GRPO settings: a change from ``recorded`` is an error naming each one."""
     changed = changed_settings(recorded, config)
     if changed:
         listed = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
-        raise ConfigError(f"--resume: settings differ from the run's {path} ({listed}); pass --force to resume anyway")
+        raise ConfigError(f"--resume: settings differ from {source} ({listed}); pass --force to resume anyway")
+
+
+def check_run_settings(output_dir: Path, config: EndoRLConfig) -> None:
+    """The settings the run in ``output_dir`` recorded, if any, are ``config``'s."""
+    path = output_dir / RUN_CONFIG
+    if path.is_file():
+        refuse_changes(read_yaml(path), config, f"the run's {path}")
+
+
+def check_checkpoint_settings(folder: Path, config: EndoRLConfig) -> None:
+    """The settings checkpoint ``folder`` was trained with (it may be another run's) are ``config``'s
+    (docs/definitions.md#rl-resume)."""
+    try:
+        recorded = checkpoint_info(folder)["config"]
+    except CheckpointError as err:
+        raise CheckpointError(f"{err}; pass --force to resume without checking them") from err
+    refuse_changes(recorded, config, f"the checkpoint's {folder / CHECKPOINT_INFO}")
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """``output_dir`` is a directory or can be made one (checked before any model loads)."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigError(f"output_dir {output_dir} is a file, not a directory")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"output_dir {output_dir}: cannot create the directory ({err.strerror})") from err
 
 
 def prepare_run_dir(output_dir: Path, config: EndoRLConfig, resume: str | None, overwrite: bool, force: bool) -> str | None:
     """Refuse to mix two runs in one directory; returns the checkpoint to resume from, if any."""
+    check_output_dir(output_dir)
     if resume is not None:
-        check_resumed_settings(output_dir, config, force)
-        return resume_checkpoint(output_dir, resume)
+        if not force:
+            check_run_settings(output_dir, config)
+        folder = resume_checkpoint(output_dir, resume)
+        if not force:
+            check_checkpoint_settings(folder, config)
+        return str(folder)
     earlier = existing_run(output_dir)
     if earlier and not overwrite:
         raise ConfigError(

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import random
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 from trl import GRPOConfig
 
-from endorm_rl.checkpoints import RUN_CONFIG, CheckpointError
+from endorm_rl.checkpoints import CHECKPOINT_INFO, RUN_CONFIG, CheckpointError
 from endorm_rl.cli import main, parse_override, step_list
-from endorm_rl.config import ConfigError, ModelNotFoundError, config_from_dict, load_config, save_config
+from endorm_rl.config import ConfigError, EndoRLConfig, ModelNotFoundError, config_from_dict, load_config, save_config
 from endorm_rl.train import load_tokenizer, prepare_run_dir, resume_checkpoint
 
 CONFIGS = Path(__file__).resolve().parents[1] / "rl" / "configs"
@@ -108,10 +111,20 @@ def test_missing_model_is_a_clear_error(tmp_path):
         load_tokenizer(str(tmp_path / "no-such-model"), "model")
 
 
-def write_checkpoint(folder: Path) -> Path:
+def write_checkpoint(folder: Path, config: EndoRLConfig | None = None) -> Path:
+    """A checkpoint as the trainer leaves it (weights, trainer state, optimizer, scheduler and RNG states,
+    each saved the way transformers' Trainer saves it) plus ``endorm_checkpoint.json`` recording ``config``."""
     folder.mkdir(parents=True)
     (folder / "trainer_state.json").write_text('{"global_step": 1}', encoding="utf-8")
-    save_file({"w": torch.zeros(64)}, str(folder / "model.safetensors"))
+    weight = torch.nn.Parameter(torch.zeros(64))
+    save_file({"w": weight.detach()}, str(folder / "model.safetensors"))
+    optimizer = torch.optim.AdamW([weight])
+    torch.save(optimizer.state_dict(), folder / "optimizer.pt")
+    torch.save(torch.optim.lr_scheduler.StepLR(optimizer, 1).state_dict(), folder / "scheduler.pt")
+    rng = {"python": random.getstate(), "numpy": np.random.get_state(), "cpu": torch.random.get_rng_state()}
+    torch.save(rng, folder / "rng_state.pth")
+    settings = (config or config_from_dict({"output_dir": str(folder.parent)})).run_settings()
+    (folder / CHECKPOINT_INFO).write_text(json.dumps({"step": 1, "config": settings}), encoding="utf-8")
     return folder
 
 
@@ -120,7 +133,7 @@ def test_resume_needs_an_existing_checkpoint(tmp_path):
         resume_checkpoint(tmp_path, "latest")
     write_checkpoint(tmp_path / "checkpoint-5")
     write_checkpoint(tmp_path / "checkpoint-12")
-    assert resume_checkpoint(tmp_path, "latest") == str(tmp_path / "checkpoint-12")
+    assert resume_checkpoint(tmp_path, "latest") == tmp_path / "checkpoint-12"
     with pytest.raises(ConfigError, match="checkpoint folder not found"):
         resume_checkpoint(tmp_path, str(tmp_path / "checkpoint-7"))
 
@@ -162,7 +175,7 @@ def test_resume_refuses_changed_reward_or_grpo_settings(tmp_path):
     run = tmp_path / "run"
     keys = {"output_dir": str(run), "gamma": 1.0, "num_generations": 4, "per_device_train_batch_size": 4}
     save_config(config_from_dict({**keys, "max_steps": 10}), run / RUN_CONFIG)
-    write_checkpoint(run / "checkpoint-5")
+    write_checkpoint(run / "checkpoint-5", config_from_dict({**keys, "max_steps": 10}))
     longer = config_from_dict({**keys, "max_steps": 20})
     assert prepare_run_dir(run, longer, "latest", overwrite=False, force=False) == str(run / "checkpoint-5")
     changed = config_from_dict({**keys, "gamma": 0.9, "num_generations": 2, "max_steps": 10})
@@ -174,12 +187,15 @@ def test_resume_refuses_changed_reward_or_grpo_settings(tmp_path):
 
 
 def test_without_trl_the_cli_names_the_extra(monkeypatch, tmp_path, capsys):
+    """Exit 1, not 2: the command line is right, the install lacks the ``rl`` extra (endorm_tasks.cli.errors)."""
     monkeypatch.setitem(sys.modules, "trl", None)  # what `import trl` meets when TRL is not installed
     monkeypatch.delitem(sys.modules, "endorm_rl.config")
     with pytest.raises(SystemExit) as exit_info:
         main(["train", str(write(tmp_path, "output_dir: x\n"))])
-    assert exit_info.value.code == 2
-    assert capsys.readouterr().err.strip() == "endorm-rl: error: TRL is not installed; install the RL extra: pip install 'endorm[rl]'"
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.strip() == (
+        'endorm-rl: error: TRL is not installed; endorm-rl needs the rl extra: pip install "endorm[rl]"'
+    )
 
 
 def test_logging_both_rewards_keeps_each_arm_on_its_own():

@@ -6,7 +6,9 @@ the exit code of their class; anything else is a bug and keeps Python's tracebac
 Exit codes:
 
 - 0: success.
-- 1: ``endorm-regress``: a metric regressed or is NaN; elsewhere an unexpected error (a bug).
+- 1: ``endorm-regress``: a metric regressed or is NaN; elsewhere an unexpected error (a bug, with its
+  traceback), or, in one line naming the extra, an optional dependency the command needs is not
+  installed (``endorm-rl`` without TRL: the command line is right, the install is not).
 - 2: bad command line: unknown flag, option value out of range, unknown ``--model_args`` key, a
   prompt format the model or task cannot use (no chat template, ``--apply_chat_template`` missing).
 - 3: ``endorm-regress``: no regression, but baseline metrics are missing from the candidate.
