@@ -257,6 +257,8 @@ def load_model_and_tokenizer(name_or_path: str, dtype: str = "float32", trust_re
 
     if not isinstance(getattr(torch, dtype, None), torch.dtype):
         raise ConfigError(f"dtype {dtype!r} is not a torch dtype; expected e.g. float32, bfloat16, float16")
+    if not getattr(torch, dtype).is_floating_point:  # the weights of a model that scores are floats
+        raise ConfigError(f"dtype {dtype!r} is not a floating-point dtype; expected e.g. float32, bfloat16, float16")
     location = model_location(name_or_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(location, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code)

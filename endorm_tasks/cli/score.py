@@ -146,7 +146,7 @@ class OutputFile:
     file is refused rather than interleaving its rows, and the kernel drops the lock of a process that
     dies, so ``--resume`` continues a killed run. Opened without truncating; an existing file is cut to
     ``keep`` bytes only when the first row is written, so a run that fails before scoring anything leaves
-    the file as it was, and one that created it removes it."""
+    the file as it was, and one that created it removes it (docs/definitions.md#score-resume)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -264,7 +264,7 @@ def setting_text(settings: dict, name: str) -> str:
 
 def check_settings(done: list[dict], path: Path, config: RewardConfig, scorer: dict) -> None:
     """Refuse to resume rows scored under other reward options, another model, prompt format or dtype,
-    naming every difference (docs/definitions.md#reward-settings)."""
+    naming every difference (docs/definitions.md#score-resume)."""
     now = {**config.as_dict(), **scorer}
     for number, old in enumerate(done, start=1):
         was_config, was_scorer = old.get("config"), old.get("scorer")
