@@ -22,7 +22,7 @@ import torch
 
 from endorm_tasks.cli.errors import EXIT_DATA, EXIT_USAGE
 from endorm_tasks.cli.score import main
-from endorm_tasks.prompts.formatting import SENTINEL
+from endorm_tasks.prompts.formatting import SENTINEL, TEXT_OPEN
 from .conftest import make_tiny_llama
 
 ENDORM_SCORE = str(Path(sys.executable).with_name("endorm-score"))
@@ -257,6 +257,13 @@ def test_the_response_marker_in_a_prompt_names_the_row(field, tmp_path, capsys):
     assert (code, line) == (EXIT_DATA, f"endorm-score: error: {source} row 2: field '{field}' contains "
                                        f"{ascii(SENTINEL)}, the marker endorm puts where a response starts when it "
                                        "builds a context; remove it")
+
+
+def test_an_error_building_a_rows_context_names_the_row(tmp_path, tiny_models, capsys):
+    source = write_jsonl(tmp_path / "in.jsonl", [ROWS[0], {**ROWS[1], "prompt": f"a {TEXT_OPEN} b"}])
+    code, line = run_main([str(source), "-o", str(tmp_path / "out.jsonl"), "--model", str(tiny_models["tiny_a"])], capsys)
+    assert code == EXIT_USAGE and line.startswith(f"endorm-score: error: {source} row 2: "), line
+    assert line.endswith(f"(1 rows before it are in {tmp_path / 'out.jsonl'}; fix the row, then --resume continues)")
 
 
 OPTION_CASES = [

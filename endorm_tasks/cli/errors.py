@@ -10,11 +10,12 @@ Exit codes:
   traceback), or, in one line naming the extra, an optional dependency the command needs is not
   installed (``endorm-rl`` without TRL: the command line is right, the install is not).
 - 2: bad command line: unknown flag, option value out of range, unknown ``--model_args`` key, a
-  prompt format the model or task cannot use (no chat template, ``--apply_chat_template`` missing).
+  prompt format the model or task cannot use (no chat template, ``--apply_chat_template`` missing),
+  a ``--device`` this machine does not have.
 - 3: ``endorm-regress``: no regression, but baseline metrics are missing from the candidate.
 - 4: a data or results file is missing, unreadable, not UTF-8, not JSON, lacks a field or holds a
   malformed one (a key twice, a metric that is not a number); ``endorm-regress``: two runs scored on
-  other items.
+  other items; an output file that cannot be written (a full disk, a read-only file).
 - 5: the model cannot be fetched or loaded, or cannot score an item (longer than its context).
 - 130: interrupted (Ctrl-C); ``endorm-score`` keeps the rows already written (``--resume``).
 """

@@ -195,7 +195,7 @@ class OutputFile:
         return os.fstat(self.fd).st_size
 
     def write(self, text: str) -> None:
-        """Append ``text``, all of it on disk before this returns (a full disk or a device error is a DataError)."""
+        """Append ``text`` unbuffered, so a killed run loses no row it wrote (a full disk or a device error is a DataError)."""
         data = memoryview(text.encode("utf-8"))
         try:
             if not self.started:
