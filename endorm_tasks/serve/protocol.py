@@ -12,9 +12,9 @@ wrong type is a 422 naming the field and the row's index rather than a silently 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 Ending = Literal["complete", "cut", "text"]
 ENDINGS: dict[str, str] = {
@@ -26,6 +26,18 @@ ENDINGS: dict[str, str] = {
 """How a row's response ended (docs/definitions.md#rl-terminal-value, docs/serve.md#ending)."""
 
 
+def unicode_text(value: str) -> str:
+    """JSON's ``\\ud800`` escapes decode to lone surrogates, which are not Unicode text and no tokenizer takes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("holds a lone surrogate (e.g. \\ud800), which is not Unicode text") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(unicode_text)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -33,10 +45,10 @@ class Strict(BaseModel):
 class Row(Strict):
     """One response to score after its prompt (or its already formatted context)."""
 
-    prompt: str | None = None
-    context: str | None = None
-    system: str | None = None
-    response: str
+    prompt: Text | None = None
+    context: Text | None = None
+    system: Text | None = None
+    response: Text
     id: str | int | None = None
     ending: Ending = "complete"
 
@@ -62,9 +74,9 @@ class ScoreRequest(Strict):
 class RewardRequest(Strict):
     """OpenRLHF's remote reward request (``openrlhf/utils/agent.py``, ``_fetch_rewards_via_http``)."""
 
-    query: list[str] = Field(min_length=1)
+    query: list[Text] = Field(min_length=1)
     """Prompt + response, decoded with special tokens kept."""
-    prompts: list[str]
+    prompts: list[Text]
     """The chat-templated prompt each query starts with."""
     labels: list[Any] | None = None
     """Dataset labels; the endogenous reward does not read them."""
