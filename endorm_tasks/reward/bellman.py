@@ -3,14 +3,25 @@
 A causal LM's logits f(s, a) are read as a soft Q-function. With temperature alpha the soft value
 is V(s) = alpha * logsumexp(f(s, .) / alpha). Per scored token t the scorer records three numbers,
 q_t = f(s_t, a_t), v_t = V(s_t) and v_next_t = V(s_{t+1}); every reward form, terminal rule, gamma
-and aggregate is a function of those alone (so configuration sweeps need no new forward pass).
+and aggregate is a function of those alone (so configuration sweeps need no new forward pass); the
+sentence aggregates also need the first token of each sentence unit (``segmentation``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
-from endorm_tasks.reward.config import AGGREGATES, REWARD_FORMS, TERMINAL_VALUES, RewardConfig, SweepSettings
+from endorm_tasks.reward.config import (
+    AGGREGATES,
+    REWARD_FORMS,
+    SENTENCE_AGGREGATES,
+    TERMINAL_VALUES,
+    RewardConfig,
+    SweepSettings,
+)
+from endorm_tasks.reward.sentences import sentence_aggregate
 
 
 def soft_value(logits: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
@@ -42,10 +53,18 @@ def token_rewards(
     return rewards
 
 
-def outcome_reward(rewards: torch.Tensor, gamma: float = 1.0, aggregate: str = "sum") -> float:
-    """R = sum_t gamma^(t-1) r_t, or the mean of r_t; summed in float64 so long responses keep precision."""
+def outcome_reward(
+    rewards: torch.Tensor, gamma: float = 1.0, aggregate: str = "sum", unit_starts: Sequence[int] | None = None
+) -> float:
+    """R = sum_t gamma^(t-1) r_t, or the mean of r_t, or the mean / smallest sentence reward R_k over the
+    units starting at ``unit_starts`` (docs/definitions.md#sentence-reward); summed in float64 so long
+    responses keep their precision."""
     if rewards.numel() == 0:
         raise ValueError("nothing to score: no tokens")
+    if aggregate in SENTENCE_AGGREGATES:
+        if unit_starts is None:
+            raise ValueError(f"aggregate={aggregate!r} needs the response's sentence units, which were not computed")
+        return sentence_aggregate(rewards, unit_starts, gamma, aggregate)
     r = rewards.double()
     if aggregate == "mean":
         if gamma != 1.0:
@@ -60,9 +79,13 @@ def outcome_reward(rewards: torch.Tensor, gamma: float = 1.0, aggregate: str = "
 
 
 def reward_from_stats(
-    q: torch.Tensor, v: torch.Tensor, v_next: torch.Tensor, config: SweepSettings | RewardConfig
+    q: torch.Tensor,
+    v: torch.Tensor,
+    v_next: torch.Tensor,
+    config: SweepSettings | RewardConfig,
+    unit_starts: Sequence[int] | None = None,
 ) -> tuple[torch.Tensor, float]:
     """(r_t, R) of one response under ``config``: only its sweep settings are read (alpha and end-of-turn
-    are already in the statistics)."""
+    are already in the statistics); the sentence aggregates also read the first token of each unit."""
     rewards = token_rewards(q, v, v_next, config.reward_form, config.terminal_value)
-    return rewards, outcome_reward(rewards, config.gamma, config.aggregate)
+    return rewards, outcome_reward(rewards, config.gamma, config.aggregate, unit_starts)

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 RewardForm = Literal["soft_bellman", "logprob"]
-Aggregate = Literal["sum", "mean"]
+Aggregate = Literal["sum", "mean", "sentence_mean", "sentence_min"]
 TerminalValue = Literal["zero", "bootstrap"]
 REWARD_FORMS: tuple[str, ...] = typing.get_args(RewardForm)
 AGGREGATES: tuple[str, ...] = typing.get_args(Aggregate)
 TERMINAL_VALUES: tuple[str, ...] = typing.get_args(TerminalValue)
+SENTENCE_AGGREGATES: tuple[str, ...] = ("sentence_mean", "sentence_min")
+"""Aggregates over sentence rewards: they need each response's sentence units (docs/definitions.md#sentence-reward)."""
 ALPHA_RANGE: tuple[float, float] = (1e-6, 1e6)
 """Accepted alpha. Below, V(s) is the largest logit to float32 precision and f / alpha overflows for
 alpha near 1e-38 (non-finite rewards); above, alpha * log(vocabulary size)
@@ -67,14 +69,16 @@ class StatsSettings:
 @dataclass(frozen=True)
 class SweepSettings:
     """Settings that combine stored statistics into R, so a sweep may change them
-    (docs/definitions.md#reward-forms, docs/definitions.md#aggregation, docs/definitions.md#terminal-state)."""
+    (docs/definitions.md#reward-forms, docs/definitions.md#aggregation, docs/definitions.md#sentence-reward,
+    docs/definitions.md#terminal-state)."""
 
     gamma: float = field(default=1.0, metadata={
         "help": "discount in (0, 1] of the outer sum over token rewards"})
     reward_form: RewardForm = field(default="soft_bellman", metadata={
         "help": "soft_bellman: r_t = f(s_t, a_t) - V(s_{t+1}); logprob: r_t = f(s_t, a_t) - V(s_t)"})
     aggregate: Aggregate = field(default="sum", metadata={
-        "help": "sum (discounted by gamma) or mean over tokens (gamma must be 1)"})
+        "help": "sum (discounted by gamma), mean over tokens (gamma must be 1), or sentence_mean / sentence_min: "
+                "the mean / smallest of the sentence rewards R_k (each the discounted sum over one sentence's tokens)"})
     terminal_value: TerminalValue = field(default="zero", metadata={
         "help": "V of the state after the last scored token: zero (terminal) or bootstrap (truncated response)"})
 

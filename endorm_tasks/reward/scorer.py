@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from tqdm.auto import tqdm
@@ -22,7 +22,8 @@ from tqdm.auto import tqdm
 from endorm_tasks.prompts.contexts import Context, context_ids
 from endorm_tasks.prompts.formatting import encode_text, end_of_turn_id
 from endorm_tasks.reward.bellman import reward_from_stats
-from endorm_tasks.reward.config import ConfigError, RewardConfig, StatsSettings, SweepSettings
+from endorm_tasks.reward.config import SENTENCE_AGGREGATES, ConfigError, RewardConfig, StatsSettings, SweepSettings
+from endorm_tasks.reward.segmentation import Unit, unit_starts, units_of
 
 DEFAULT_BATCH_TOKENS = 4096
 """Padded tokens per batch on accelerators; on CPU the default is one response per batch."""
@@ -51,6 +52,9 @@ class TokenStats:
     """V(s_{t+1}), float32 [T] (the last entry is the bootstrap value of the state after the response)."""
     settings: StatsSettings = StatsSettings()
     """alpha and end-of-turn the statistics were computed with; every reward from them records these."""
+    unit_starts: tuple[int, ...] | None = None
+    """The first token of each sentence unit, when the units were found (docs/definitions.md#sentence-reward);
+    the sentence aggregates need them."""
 
 
 @dataclass
@@ -61,6 +65,8 @@ class ScoredResponse:
     token_rewards: torch.Tensor
     stats: TokenStats
     config: RewardConfig = field(repr=False)
+    units: list[Unit] | None = field(default=None, repr=False)
+    """The response's sentence units (text, characters, tokens), when asked for (``score(..., units=True)``)."""
 
     @property
     def token_ids(self) -> list[int]:
@@ -217,8 +223,10 @@ class EndoScorer:
         responses: Sequence[str],
         names: Sequence[str] | None = None,
         progress: bool = False,
+        units: bool = False,
     ) -> list[ScoredResponse]:
-        """Score each response after its context (``contexts.render_context``, or an lm-eval string)."""
+        """Score each response after its context (``contexts.render_context``, or an lm-eval string).
+        ``units``: also find each response's sentence units (always done for a sentence aggregate)."""
         if len(contexts) != len(responses):
             raise ValueError(f"{len(contexts)} contexts but {len(responses)} responses")
         names = names or [f"item {i}" for i in range(len(responses))]
@@ -228,7 +236,17 @@ class EndoScorer:
             if context not in encoded:
                 encoded[context] = self.encode_context(context)
             pairs.append((encoded[context], self.encode_response(response, name)))
-        return self.score_ids(pairs, names=names, progress=progress)
+        if not (units or self.config.aggregate in SENTENCE_AGGREGATES):
+            return self.score_ids(pairs, names=names, progress=progress)
+        found = [self.units(response, scored) for response, (_, scored) in zip(responses, pairs)]
+        stats = self.token_stats(pairs, names=names, progress=progress)
+        for s, response_units in zip(stats, found):
+            s.unit_starts = unit_starts(response_units)
+        return [replace(self.reward(s), units=response_units) for s, response_units in zip(stats, found)]
+
+    def units(self, response: str, scored_ids: Sequence[int]) -> list[Unit]:
+        """The sentence units of a response and their spans in its scored ids (``encode_response``'s)."""
+        return units_of(self.tokenizer, response, scored_ids, trailing=int(self.config.append_eos))
 
     def score_ids(
         self,
@@ -250,7 +268,7 @@ class EndoScorer:
                 "only gamma, reward_form, aggregate and terminal_value can change after scoring"
             )
         sweep = self.config.sweep if config is None else config.sweep if isinstance(config, RewardConfig) else config
-        rewards, outcome = reward_from_stats(stats.q, stats.v, stats.v_next, sweep)
+        rewards, outcome = reward_from_stats(stats.q, stats.v, stats.v_next, sweep, stats.unit_starts)
         return ScoredResponse(reward=outcome, token_rewards=rewards, stats=stats, config=RewardConfig(stats.settings, sweep))
 
     def token_stats(

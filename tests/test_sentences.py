@@ -1,0 +1,178 @@
+"""Sentence units and sentence rewards (docs/definitions.md#sentence-reward).
+
+Units are checked against hand-written expectations; sentence rewards against a direct computation from a
+tiny random model's full logits and against the bundled model's R for the same response.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from endorm_tasks.prompts.contexts import Renderer, render_context
+from endorm_tasks.prompts.formatting import encode_text
+from endorm_tasks.reward.bellman import outcome_reward
+from endorm_tasks.reward.config import ConfigError, RewardConfig, SweepSettings, parse_setting
+from endorm_tasks.reward.scorer import EndoScorer
+from endorm_tasks.reward.segmentation import unit_spans, units_of
+from endorm_tasks.reward.sentences import scored_sentences, sentence_aggregate, sentence_rewards
+
+MARKDOWN = (
+    "Dr. Smith paid $3.50 for it. Then he left!\n\n"
+    "## Steps\n"
+    "- first item. It has two sentences.\n"
+    "  and a continuation line\n"
+    "- second item\n\n"
+    "| a | b |\n|---|---|\n| 1. x | 2. y |\n\n"
+    "```python\nx = 1. \nprint(x)\n```\n"
+    "Done. Really."
+)
+EXPECTED_UNITS = [
+    "Dr. Smith paid $3.50 for it. ",
+    "Then he left!\n\n",
+    "## Steps\n",
+    "- first item. It has two sentences.\n  and a continuation line\n",
+    "- second item\n\n",
+    "| a | b |\n",
+    "|---|---|\n",
+    "| 1. x | 2. y |\n\n",
+    "```python\nx = 1. \nprint(x)\n```\n",
+    "Done. ",
+    "Really.",
+]
+
+
+def texts(text: str) -> list[str]:
+    return [text[a:b] for a, b in unit_spans(text)]
+
+
+def test_markdown_blocks_are_single_units_and_prose_is_cut_into_sentences():
+    assert texts(MARKDOWN) == EXPECTED_UNITS
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", [""]),
+        ("   ", ["   "]),
+        ("  Hi. There.", ["  Hi. ", "There."]),  # leading blank goes to the first unit
+        ("```\nnever closed. Still code.", ["```\nnever closed. Still code."]),
+        ("1. one\n2) two\n", ["1. one\n", "2) two\n"]),
+        ("a | b\n--- | ---\nc | d\n", ["a | b\n", "--- | ---\n", "c | d\n"]),  # a table without outer pipes
+    ],
+)
+def test_unit_edge_cases(text, expected):
+    assert texts(text) == expected
+
+
+def test_offsets_encoding_is_encode_text(smollm2_tokenizer):
+    for text in [MARKDOWN, "hi<|im_end|>\n<|im_start|>assistant x", "emoji 😀 and  two  spaces ", "ünïcödé. 日本語。"]:
+        offsets = smollm2_tokenizer(text, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True)
+        assert offsets.input_ids == encode_text(smollm2_tokenizer, text)
+
+
+def check_tiling(units, text: str, n_tokens: int) -> None:
+    assert "".join(u.text for u in units) == text
+    assert [u.chars for u in units] == [(sum(len(v.text) for v in units[:k]), sum(len(v.text) for v in units[: k + 1])) for k in range(len(units))]
+    assert units[0].tokens[0] == 0 and units[-1].tokens[1] == n_tokens
+    assert all(a.tokens[1] == b.tokens[0] for a, b in zip(units, units[1:]))
+    assert all(u.tokens[0] < u.tokens[1] for u in units)
+
+
+def test_units_of_tokens_follow_the_text(smollm2_tokenizer):
+    tok = smollm2_tokenizer
+    ids = encode_text(tok, MARKDOWN) + [tok.eos_token_id]
+    units = units_of(tok, MARKDOWN, ids, trailing=1)
+    check_tiling(units, MARKDOWN, len(ids))
+    assert [u.text for u in units] == EXPECTED_UNITS
+    # the end-of-turn token is the last unit's last token
+    assert units[-1].tokens[1] - 1 == len(ids) - 1
+    # a unit's tokens spell its text up to the blank before it ("Really." is scored as " Really.")
+    for u in units[:-1]:
+        assert tok.decode(ids[u.tokens[0] : u.tokens[1]]).strip() == u.text.strip()
+    assert tok.decode(ids[units[-1].tokens[0] : -1]).strip() == "Really."
+
+
+def test_empty_response_is_one_unit_holding_the_end_of_turn(smollm2_tokenizer):
+    units = units_of(smollm2_tokenizer, "", [7], trailing=1)
+    assert [(u.text, u.chars, u.tokens) for u in units] == [("", (0, 0), (0, 1))]
+
+
+def test_ids_that_are_not_the_texts_encoding_are_placed_by_decoding(smollm2_tokenizer):
+    """An RL completion may spell its text with other tokens than the tokenizer would: one id per
+    character here, and an emoji's bytes split over two tokens."""
+    tok = smollm2_tokenizer
+    text = "Hi there. Bye 😀 now."
+    ids = [i for ch in text for i in encode_text(tok, ch)]
+    assert ids != encode_text(tok, text)
+    units = units_of(tok, text, ids)
+    check_tiling(units, text, len(ids))
+    assert [u.text for u in units] == ["Hi there. ", "Bye 😀 now."]
+    assert tok.decode(ids[units[1].tokens[0] :]) == "Bye 😀 now."
+
+
+def test_sentence_rewards_by_hand():
+    rewards = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert sentence_rewards(rewards, [0, 2], 0.5).tolist() == [1 + 0.5 * 2, 0.25 * 3 + 0.125 * 4]
+    assert sentence_aggregate(rewards, [0, 1, 3], 1.0, "sentence_min") == 1.0
+    assert sentence_aggregate(rewards, [0, 1, 3], 1.0, "sentence_mean") == pytest.approx(10 / 3)
+    for bad in ([], [1], [0, 0], [0, 4]):
+        with pytest.raises(ValueError, match="do not tile"):
+            sentence_rewards(rewards, bad)
+    with pytest.raises(ValueError, match="sentence units"):
+        outcome_reward(rewards, 1.0, "sentence_min")
+
+
+def test_sentence_aggregates_in_the_settings():
+    assert SweepSettings(aggregate="sentence_min", gamma=0.9).gamma == 0.9  # every gamma
+    assert RewardConfig(aggregate="sentence_mean").as_dict()["aggregate"] == "sentence_mean"
+    assert parse_setting("aggregate", "sentence_min") == "sentence_min"
+    with pytest.raises(ConfigError, match="needs gamma=1"):
+        SweepSettings(aggregate="mean", gamma=0.9)
+    with pytest.raises(ConfigError, match="unknown aggregate 'sentence_max'"):
+        SweepSettings(aggregate="sentence_max")
+
+
+def direct_token_rewards(model, context: list[int], scored: list[int]) -> torch.Tensor:
+    """r_t from the model's own forward: f(s_t, a_t) - logsumexp f(s_{t+1}) in float32 (the precision the
+    reward is defined in, docs/definitions.md#numerics), the last with V = 0; float64 from there on."""
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([context + scored])).logits[0].float()
+    states = logits[len(context) - 1 :]
+    q = states[:-1].gather(1, torch.tensor(scored).unsqueeze(1)).squeeze(1)
+    v_next = torch.logsumexp(states[1:], dim=-1)
+    return torch.cat([q[:-1] - v_next[:-1], q[-1:]]).double()
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.9])
+def test_sentence_rewards_match_a_direct_computation_on_a_tiny_model(tiny_llama, smollm2_tokenizer, gamma):
+    tok = smollm2_tokenizer
+    response = "First sentence here. Second one!\n- an item\n```\ncode. more\n```\nLast."
+    scorer = EndoScorer(tiny_llama, tok, RewardConfig(gamma=gamma))
+    context = render_context(Renderer.from_tokenizer(tok), "A question?", None, "chat")
+    [scored] = scorer.score([context], [response], units=True)
+    sentences = scored_sentences(scored)
+    assert [s.text for s in sentences] == ["First sentence here. ", "Second one!\n", "- an item\n", "```\ncode. more\n```\n", "Last."]
+    r = direct_token_rewards(tiny_llama, scorer.encode_context(context), scored.token_ids)
+    discounted = r * gamma ** torch.arange(len(r), dtype=torch.float64)
+    direct = [float(discounted[s.tokens[0] : s.tokens[1]].sum()) for s in sentences]
+    assert [s.reward for s in sentences] == pytest.approx(direct, abs=1e-6)
+    assert sum(s.reward for s in sentences) == pytest.approx(float(discounted.sum()), abs=1e-6)
+    assert sum(s.reward for s in sentences) == pytest.approx(scored.reward, abs=1e-6)  # aggregate=sum: R
+    for aggregate, expected in (("sentence_mean", sum(direct) / len(direct)), ("sentence_min", min(direct))):
+        sentence_scorer = EndoScorer(tiny_llama, tok, RewardConfig(gamma=gamma, aggregate=aggregate))
+        [again] = sentence_scorer.score([context], [response])  # units found without asking
+        assert again.reward == pytest.approx(expected, abs=1e-6)
+
+
+def test_sentence_rewards_add_up_to_the_bundled_models_r(smollm2):
+    model, tok = smollm2
+    context = render_context(Renderer.from_tokenizer(tok), "What is the capital of France?", None, "chat")
+    response = "The capital of France is Paris. It lies on the Seine.\n\n- population: about 2 million"
+    [plain] = EndoScorer(model, tok).score([context], [response])
+    [with_units] = EndoScorer(model, tok).score([context], [response], units=True)
+    sentences = scored_sentences(with_units)
+    assert [s.text for s in sentences] == ["The capital of France is Paris. ", "It lies on the Seine.\n\n", "- population: about 2 million"]
+    assert math.fsum(s.reward for s in sentences) == pytest.approx(plain.reward, abs=1e-6)
