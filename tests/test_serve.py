@@ -388,13 +388,16 @@ def test_bearer_token(server):
         ServeClient(server.url, "wrong").score([{"prompt": "a", "response": "b"}])
 
 
-def test_non_loopback_host_needs_a_token(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "endorm_tasks.serve.cli", "--host", "127.0.0.2", "--port", "0"],
-                         capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "ENDORM_SERVE_TOKEN"})
+@pytest.mark.parametrize("flags,message", [
+    (["--host", "127.0.0.2"], "--host 127.0.0.2 is reachable from other machines: set $ENDORM_SERVE_TOKEN (or --token) "
+                              "so that clients must send it as a bearer token"),
+    (["--aggregate", "sentence_min"], "--aggregate sentence_min: sentence aggregates are not served yet; give --aggregate sum or mean"),
+], ids=["non-loopback host without a token", "sentence aggregate"])
+def test_refused_at_start(flags, message):
+    run = subprocess.run([sys.executable, "-m", "endorm_tasks.serve.cli", "--port", "0", *flags], capture_output=True,
+                         text=True, env={k: v for k, v in os.environ.items() if k != "ENDORM_SERVE_TOKEN"})
     assert run.returncode == 2
-    assert run.stderr.strip().splitlines() == [
-        "endorm-serve: error: --host 127.0.0.2 is reachable from other machines: set $ENDORM_SERVE_TOKEN (or --token) "
-        "so that clients must send it as a bearer token"]
+    assert run.stderr.strip().splitlines() == [f"endorm-serve: error: {message}"]
 
 
 def long_rows(n: int) -> list[dict]:
