@@ -176,3 +176,99 @@ def test_sentence_rewards_add_up_to_the_bundled_models_r(smollm2):
     sentences = scored_sentences(with_units)
     assert [s.text for s in sentences] == ["The capital of France is Paris. ", "It lies on the Seine.\n\n", "- population: about 2 million"]
     assert math.fsum(s.reward for s in sentences) == pytest.approx(plain.reward, abs=1e-6)
+
+
+SWEEP_DOCS = [
+    {
+        "id": "chat/1",
+        "domain": "chat",
+        "prompt": "Name a colour.",
+        "chosen": ["Blue. It is the sky's colour.", "- Blue\n- Green", "**Blue** is a colour. Yes."],
+        "rejected": ["Seven. It is a number.", "Seven is a number, not a colour.", "```\nseven = 7\n```\nA number."],
+    }
+]
+
+
+def sweep_store(tmp_path, model, tokenizer):
+    from endorm_tasks.sweep.grid import rmbench_requests, score_requests
+    from endorm_tasks.sweep.token_store import RunMeta, save_store
+
+    metas, stats = score_requests(EndoScorer(model, tokenizer), rmbench_requests(SWEEP_DOCS))
+    return save_store(tmp_path / "rmbench", RunMeta("rmbench", "tiny", 1.0, True, "chat", "test"), metas, stats)
+
+
+@pytest.mark.parametrize("aggregate, gamma", [("sentence_mean", 1.0), ("sentence_min", 1.0), ("sentence_min", 0.9)])
+def test_store_keeps_the_units_and_sweeps_sentence_aggregates_without_the_model(tmp_path, tiny_llama, smollm2_tokenizer, aggregate, gamma):
+    from endorm_tasks.benchmarks import rmbench
+    from endorm_tasks.sweep.grid import outcome_rewards
+    from endorm_tasks.sweep.token_store import load_store
+
+    path = sweep_store(tmp_path, tiny_llama, smollm2_tokenizer)
+    store = load_store(path)
+    config = RewardConfig(aggregate=aggregate, gamma=gamma)
+    doc = SWEEP_DOCS[0]
+    context = render_context(Renderer.from_tokenizer(smollm2_tokenizer), doc["prompt"], None, "chat")
+    direct = EndoScorer(tiny_llama, smollm2_tokenizer, config).score([context] * 6, rmbench.responses(doc))
+    assert outcome_rewards(store, config) == pytest.approx([s.reward for s in direct], abs=1e-6)
+    assert [s.unit_starts for s in store.stats] == [tuple(u.tokens[0] for u in s.units) for s in direct]
+
+
+def test_sweep_cli_runs_sentence_aggregates_and_refuses_them_on_a_store_without_units(tmp_path, tiny_llama, smollm2_tokenizer, capsys):
+    import json
+
+    import numpy as np
+
+    from endorm_tasks.cli.sweep import main as sweep_main
+
+    path = sweep_store(tmp_path, tiny_llama, smollm2_tokenizer)
+    out = tmp_path / "sweep.json"
+    sweep_main(["run", str(path), "--gammas", "1,0.9", "--aggregates", "sum,mean,sentence_mean,sentence_min", "--forms", "soft_bellman", "--out", str(out)])
+    labels = [c["label"] for c in json.loads(out.read_text())["configs"]]
+    assert labels == [
+        "gamma=1,sum,soft_bellman", "gamma=0.9,sum,soft_bellman", "gamma=1,mean,soft_bellman",
+        "gamma=1,sentence_mean,soft_bellman", "gamma=0.9,sentence_mean,soft_bellman",
+        "gamma=1,sentence_min,soft_bellman", "gamma=0.9,sentence_min,soft_bellman",
+    ]
+    # The same store as it was written before the units existed: no units.npz.
+    (path / "units.npz").unlink()
+    sweep_main(["run", str(path), "--aggregates", "sum,mean", "--out", str(out)])  # still read
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        sweep_main(["run", str(path), "--aggregates", "sum,sentence_min", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 4 and "\n" not in err
+    assert err.startswith("endorm-sweep: error: rmbench token store: no sentence units") and "sentence_min" in err
+    # units that do not belong to the statistics
+    np.savez_compressed(path / "units.npz", unit_starts=np.zeros(1, np.int32), unit_offsets=np.array([0, 1]), offsets=np.array([0, 5]))
+    with pytest.raises(SystemExit) as exit_info:
+        sweep_main(["run", str(path), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 4 and "units.npz: field 'offsets' differs from stats.npz's" in err
+
+
+def test_stores_written_before_the_units_are_read_without_them():
+    from pathlib import Path
+
+    from endorm_tasks.sweep.grid import outcome_rewards
+    from endorm_tasks.sweep.token_store import load_store
+
+    old = load_store(Path(__file__).parent / "fixtures" / "refactor" / "sweep_store" / "rmbench")
+    assert not old.has_units and len(outcome_rewards(old, RewardConfig(aggregate="mean"))) == 48
+    with pytest.raises(ValueError, match="needs the response's sentence units"):
+        outcome_rewards(old, RewardConfig(aggregate="sentence_mean"))
+
+
+def test_lm_eval_endorm_model_takes_a_sentence_aggregate(smollm2, smollm2_path):
+    from lm_eval.api.instance import Instance
+
+    from endorm_tasks.harness.lm_model import EndoRMLM
+
+    model, tok = smollm2
+    lm = EndoRMLM(pretrained=str(smollm2_path), aggregate="sentence_min", gamma="0.95", batch_size=1)
+    assert lm.get_model_info()["endorm_reward_config"]["aggregate"] == "sentence_min"
+    context = render_context(Renderer.from_tokenizer(tok), "Why is the sky blue?", None, "chat").text
+    responses = ["Rayleigh scattering. Blue light scatters most.", "- It reflects the sea.\n- Nobody knows."]
+    requests = [Instance("loglikelihood", {}, (context, r), idx=i, metadata=("unit", 0, 1)) for i, r in enumerate(responses)]
+    got = [r for r, _ in lm.loglikelihood(requests, disable_tqdm=True)]
+    scored = EndoScorer(model, tok, RewardConfig(gamma=0.95)).score([context] * 2, responses, units=True)
+    assert got == pytest.approx([min(s.reward for s in scored_sentences(x)) for x in scored], abs=1e-5)

@@ -6,7 +6,8 @@
 
 ``score`` runs the model once and keeps q = f(s_t, a_t), V(s_t), V(s_{t+1}) per token in
 ``OUT/<benchmark>/`` (see ``endorm_tasks.sweep.token_store``); ``run`` recomputes every benchmark's metrics
-and the length-bias report for each (gamma, aggregate, reward_form) with no model call; ``plot`` draws
+and the length-bias report for each (gamma, aggregate, reward_form) with no model call (the sentence
+aggregates read the sentence units the store keeps); ``plot`` draws
 accuracy vs gamma and the length-bias curves. alpha, append_eos, prompt format and model are fixed at
 ``score`` time (they change the stored numbers).
 
@@ -75,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="evaluate a grid of reward configurations from stored statistics (no model)")
     run.add_argument("stores", type=Path, nargs="+", help="store directories, or roots holding one per benchmark")
     run.add_argument("--gammas", type=number_list, default=list(DEFAULT_GAMMAS))
-    run.add_argument("--aggregates", type=choice_list(AGGREGATES), default=list(DEFAULT_AGGREGATES))
+    run.add_argument("--aggregates", type=choice_list(AGGREGATES), default=list(DEFAULT_AGGREGATES),
+                     help=f"comma-separated subset of {', '.join(AGGREGATES)} (default {','.join(DEFAULT_AGGREGATES)}); "
+                     "sentence_mean and sentence_min need a store that keeps the sentence units (units.npz)")
     run.add_argument("--forms", type=choice_list(REWARD_FORMS), default=list(DEFAULT_FORMS))
     run.add_argument("--edges", type=number_list, default=list(DEFAULT_EDGES), help="Δlength bin edges in tokens")
     run.add_argument("--out", type=Path, required=True, help="sweep JSON file")

@@ -50,7 +50,9 @@ def check_model_args(kwargs: dict) -> None:
 @register_model("endorm")
 class EndoRMLM(HFLM):
     """``--model endorm --model_args pretrained=...,gamma=1.0,alpha=1.0,reward_form=soft_bellman,
-    aggregate=sum,append_eos=True,terminal_value=zero`` plus any ``hf`` model argument."""
+    aggregate=sum,append_eos=True,terminal_value=zero`` plus any ``hf`` model argument. ``aggregate`` is
+    one of sum, mean, sentence_mean, sentence_min; the sentence aggregates cut each continuation into
+    sentence units (docs/definitions.md#sentence-reward)."""
 
     def __init__(self, pretrained: str = "bundled", **kwargs) -> None:
         settings = {name: kwargs.pop(name) for name in ENDORM_OPTIONS if name in kwargs}

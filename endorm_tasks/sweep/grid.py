@@ -19,10 +19,11 @@ from typing import Any
 
 from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
 from endorm_tasks.benchmarks.preference import Item, is_identical, pair_wins
+from endorm_tasks.data_sources import DataError
 from endorm_tasks.prompts.contexts import Renderer, render_context
 from endorm_tasks.reporting import summaries
 from endorm_tasks.reward.bellman import reward_from_stats
-from endorm_tasks.reward.config import RewardConfig
+from endorm_tasks.reward.config import SENTENCE_AGGREGATES, RewardConfig
 from endorm_tasks.reward.scorer import EndoScorer, TokenStats
 from endorm_tasks.sweep.length_bias import DEFAULT_EDGES, length_bias
 from endorm_tasks.sweep.token_store import NOT_SWEEPABLE, ResponseMeta, TokenStore, text_sha1
@@ -51,7 +52,7 @@ def score_requests(
     renderer = Renderer.from_tokenizer(scorer.tokenizer)
     contexts = [render_context(renderer, r.query, r.system, prompt_format) for r in requests]
     names = [f"{r.meta.item} {r.meta.condition or ''} {r.meta.role}[{r.meta.index}]" for r in requests]
-    scored = scorer.score(contexts, [r.text for r in requests], names=names, progress=progress)
+    scored = scorer.score(contexts, [r.text for r in requests], names=names, progress=progress, units=True)
     return [replace(r.meta, n_tokens=len(s.token_ids)) for r, s in zip(requests, scored)], [s.stats for s in scored]
 
 
@@ -73,13 +74,14 @@ def reward_grid(
     alpha: float = 1.0,
     append_eos: bool = True,
 ) -> list[RewardConfig]:
-    """Every (form, aggregate, gamma) combination, the default first; ``mean`` only at gamma 1 (docs/definitions.md#aggregation)."""
+    """Every (form, aggregate, gamma) combination, the default first; ``mean`` only at gamma 1, the sentence
+    aggregates at every gamma (docs/definitions.md#aggregation, docs/definitions.md#sentence-reward)."""
     configs = [
         RewardConfig(gamma=g, alpha=alpha, reward_form=f, aggregate=a, append_eos=append_eos)
         for f in forms
         for a in aggregates
         for g in gammas
-        if a == "sum" or g == 1.0
+        if a != "mean" or g == 1.0
     ]
     default = RewardConfig(alpha=alpha, append_eos=append_eos)
     return [default, *(c for c in dict.fromkeys(configs) if c != default)]
@@ -87,7 +89,7 @@ def reward_grid(
 
 def outcome_rewards(store: TokenStore, config: RewardConfig) -> list[float]:
     """R of every stored response under ``config``, in store order."""
-    return [reward_from_stats(s.q, s.v, s.v_next, config)[1] for s in store.stats]
+    return [reward_from_stats(s.q, s.v, s.v_next, config, s.unit_starts)[1] for s in store.stats]
 
 
 # -- benchmark layouts: the requests of the items to score, and the items a store holds --
@@ -288,6 +290,13 @@ def best_label(results: dict[str, dict[str, Any]], benchmark: str, labels: Seque
 def sweep(stores: Sequence[TokenStore], configs: Sequence[RewardConfig], edges: Sequence[float] = DEFAULT_EDGES) -> dict[str, Any]:
     """Every benchmark's metrics and length-bias report for every configuration (the ``endorm-sweep`` JSON)."""
     shared = check_compatible(stores)
+    sentence = sorted({c.aggregate for c in configs} & set(SENTENCE_AGGREGATES))
+    for store in stores:
+        if sentence and not store.has_units:
+            raise DataError(
+                f"{store.run.benchmark} token store: no sentence units (no units.npz: scored before they existed), "
+                f"so {', '.join(sentence)} cannot be swept; score it again with endorm-sweep score"
+            )
     labels = [config_label(c) for c in configs]
     out: dict[str, Any] = {
         "meta": {
