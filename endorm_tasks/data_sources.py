@@ -118,6 +118,14 @@ def read_records(path: Path) -> list[dict]:
     raise DataError(f"{path}: unsupported file type {suffix!r} (expected .json, .jsonl or .parquet)")
 
 
+def require_items(rows: list[dict], where: str | Path) -> list[dict]:
+    """``rows``, refused when there are none: a benchmark file or split that holds no items is a broken
+    copy, not an empty benchmark."""
+    if not rows:
+        raise DataError(f"{where} holds no items")
+    return rows
+
+
 def require_fields(row: dict, fields: dict[str, type | tuple[type, ...]], where: str) -> None:
     """Check that ``row`` has each field with the expected type; ``where`` names the file and row."""
     for name, expected in fields.items():
@@ -141,21 +149,20 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return True
 
 
-def load_hub_split(hub_id: str, split: str, **kwargs: Any) -> list[dict]:
-    """Rows of a hub dataset split, with an error that says how to work offline."""
+def load_hub_split(hub_id: str, split: str, *, offline_hint: str | None = None, **kwargs: Any) -> list[dict]:
+    """Rows of a hub dataset split, with an error that says how to work offline (``offline_hint``, by
+    default: point the data directory at a local copy)."""
     import datasets
 
+    hint = offline_hint or f"point {DATA_DIR_ENV} (or the task's data_dir metadata) at a local copy"
     if not hub_offline() and not hub_reachable():
-        raise DataError(
-            f"could not load {hub_id!r}: the Hugging Face hub is unreachable; "
-            f"point {DATA_DIR_ENV} (or the task's data_dir metadata) at a local copy"
-        )
+        raise DataError(f"could not load {hub_id!r}: the Hugging Face hub is unreachable; {hint}")
     try:
         return datasets.load_dataset(hub_id, split=split, **kwargs).to_list()
     except Exception as err:  # noqa: BLE001 - any hub failure gets the same actionable message
         raise DataError(
             f"could not load {hub_id!r} from the Hugging Face hub ({type(err).__name__}: {err}); "
-            f"without network, point {DATA_DIR_ENV} (or the task's data_dir metadata) at a local copy"
+            f"without network, {hint}"
         ) from err
 
 

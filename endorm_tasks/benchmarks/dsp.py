@@ -16,7 +16,15 @@ from functools import lru_cache
 from pathlib import Path
 
 from endorm_tasks.benchmarks.preference import Item, Pair, identical_pairs, pair_wins
-from endorm_tasks.data_sources import DATA_DIR_ENV, DataError, read_json, read_records, require_fields, resolve_data_dir
+from endorm_tasks.data_sources import (
+    DATA_DIR_ENV,
+    DataError,
+    read_json,
+    read_records,
+    require_fields,
+    require_items,
+    resolve_data_dir,
+)
 
 DSP_DOMAINS: tuple[str, ...] = ("academy", "business", "literature", "entertainment")
 """Rows and columns of the matrix, in the paper's Table 2 order."""
@@ -71,7 +79,7 @@ def load_dsp(data_dir: str | os.PathLike | None = None) -> list[dict]:
     from ``<data_dir>/dsp/domain_specific_preference.test.json`` (``data_dir`` or ``$ENDORM_DATA_DIR``)."""
     path = dsp_dir(data_dir) / DATA_FILE
     source = f"local:{path}"
-    return [to_doc(row, i, f"{path} item {i}", source) for i, row in enumerate(read_records(path))]
+    return [to_doc(row, i, f"{path} item {i}", source) for i, row in enumerate(require_items(read_records(path), path))]
 
 
 @lru_cache(maxsize=8)
@@ -156,9 +164,10 @@ def doc_metrics(doc: dict, rm: str, scores: Sequence[float]) -> dict[str, float]
     return metrics(doc_item, pair_wins(doc_item, scores))
 
 
-def custom_dataset(rm: str, data_dir: str | None = None, **_metadata):
+def custom_dataset(rm: str, *, data_dir: str | None = None, **_metadata):
     """lm-eval ``custom_dataset`` of the ``rm`` task: every query, with that RM's system prompt as
-    ``system``. lm-eval passes the task metadata, model_args and ``--metadata`` as keywords (docs/definitions.md#lm-eval)."""
+    ``system``. lm-eval passes the task metadata, model_args and ``--metadata`` as keywords
+    (docs/definitions.md#lm-eval); the keyword-only ones are the keys read."""
     import datasets
 
     system = system_prompt(rm, data_dir)

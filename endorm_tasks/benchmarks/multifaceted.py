@@ -19,7 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from endorm_tasks.benchmarks.preference import Item, Pair, identical_pairs, pair_wins
-from endorm_tasks.data_sources import DataError, load_hub_split, read_records, require_fields, resolve_data_dir
+from endorm_tasks.data_sources import (
+    DATA_DIR_ENV,
+    load_hub_split,
+    read_records,
+    require_fields,
+    require_items,
+    resolve_data_dir,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +66,19 @@ def resolve_source(source: str | None = None, data_dir: str | os.PathLike | None
     return str(path) if path is not None else HUB_ID
 
 
+def offline_hint(data_dir: str | os.PathLike | None) -> str:
+    """How to give the rows without the hub: the file the data directory is searched for, or a path."""
+    names = f"{LOCAL_DIR}/train.{{{','.join(s.lstrip('.') for s in FILE_SUFFIXES)}}}"
+    local = resolve_data_dir(data_dir)
+    place = (
+        f"put the hub's train split at {local / names} (not found)"
+        if local is not None
+        else f"point {DATA_DIR_ENV} (or --metadata data_dir=DIR) at a directory holding {names}"
+    )
+    copy = f"--metadata multifaceted_path=FILE (or set {PATH_ENV}) with a json/jsonl/parquet copy of it"
+    return f"{place}, or pass {copy}"
+
+
 def to_row(row: dict, index: int, where: str, data_source: str) -> dict:
     """One hub-schema row, checked, with an ``id`` and its ``data_source`` (``rubric`` is not used)."""
     require_fields(row, FIELDS, where)
@@ -73,10 +93,9 @@ def load_multifaceted(source: str | None = None, data_dir: str | os.PathLike | N
         path = Path(chosen).expanduser()
         rows, where, data_source = read_records(path), str(path), f"local:{path}"
     else:
-        rows, where, data_source = load_hub_split(chosen, HUB_SPLIT), f"{chosen}/{HUB_SPLIT}", f"hub:{chosen}"
-    if not rows:
-        raise DataError(f"{where}: no rows")
-    return [to_row(row, i, f"{where} row {i}", data_source) for i, row in enumerate(rows)]
+        rows = load_hub_split(chosen, HUB_SPLIT, offline_hint=offline_hint(data_dir))
+        where, data_source = f"{chosen}/{HUB_SPLIT}", f"hub:{chosen}"
+    return [to_row(row, i, f"{where} row {i}", data_source) for i, row in enumerate(require_items(rows, where))]
 
 
 def source_slug(source: str) -> str:
@@ -165,9 +184,9 @@ def register_source_metrics(task) -> list[str]:
     return slugs
 
 
-def custom_dataset(multifaceted_path: str | None = None, data_dir: str | None = None, **_metadata):
+def custom_dataset(*, multifaceted_path: str | None = None, data_dir: str | None = None, **_metadata):
     """lm-eval ``custom_dataset``: one ``test`` split of row documents. lm-eval passes the task metadata,
-    model_args and ``--metadata`` as keywords (docs/definitions.md#lm-eval); ``multifaceted_path`` and ``data_dir`` are read."""
+    model_args and ``--metadata`` as keywords (docs/definitions.md#lm-eval); the keyword-only ones are the keys read."""
     import datasets
 
     docs = row_docs(load_multifaceted(multifaceted_path, data_dir))

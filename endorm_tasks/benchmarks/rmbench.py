@@ -25,6 +25,7 @@ from endorm_tasks.data_sources import (
     load_hub_split,
     read_records,
     require_fields,
+    require_items,
     resolve_data_dir,
 )
 
@@ -106,7 +107,8 @@ def load_local(domain: str, data_dir: Path) -> list[dict]:
         if domain == "math" and not path.is_file():
             raise missing_math_error(path)
         source = f"local:{path}"
-        docs += [to_doc(row, subset, f"{path} item {i}", source) for i, row in enumerate(read_records(path))]
+        rows = require_items(read_records(path), path)
+        docs += [to_doc(row, subset, f"{path} item {i}", source) for i, row in enumerate(rows)]
     return docs
 
 
@@ -130,7 +132,8 @@ def load_remote() -> tuple[dict, ...]:
             reason = str(err)
         else:
             # Schema errors of hub rows are raised, never hidden behind the sample.
-            return tuple(hub_docs(rows, f"{HUB_ID}/{HUB_FILE}", f"hub:{HUB_ID}"))
+            where = f"{HUB_ID}/{HUB_FILE}"
+            return tuple(hub_docs(require_items(rows, where), where, f"hub:{HUB_ID}"))
     path = embedded_path(SAMPLE_FILE)
     docs = tuple(hub_docs(read_records(path), str(path), SAMPLE_SOURCE))
     logger.warning(
@@ -162,9 +165,9 @@ def load_rmbench(domain: str, data_dir: str | os.PathLike | None = None) -> list
     return docs
 
 
-def custom_dataset(domain: str, data_dir: str | None = None, **_metadata) -> datasets.DatasetDict:
+def custom_dataset(domain: str, *, data_dir: str | None = None, **_metadata) -> datasets.DatasetDict:
     """lm-eval ``custom_dataset``: one ``test`` split. lm-eval passes the task metadata, model_args and
-    ``--metadata`` as keywords (docs/definitions.md#lm-eval); only ``data_dir`` is read here."""
+    ``--metadata`` as keywords (docs/definitions.md#lm-eval); the keyword-only ones are the keys read."""
     import datasets
 
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(load_rmbench(domain, data_dir))})

@@ -1,22 +1,27 @@
 """The lm-eval boilerplate every project task shares (docs/definitions.md#lm-eval).
 
-``EndoTask`` takes the YAML's ``class`` key out of the config (``ConfigurableTask`` rejects it) and,
-for tasks that name a prompt format, records where the documents came from. ``PreferenceTask`` is a
-benchmark task over preference items (``endorm_tasks.benchmarks.preference``): it issues the requests of
-``request_arguments`` and turns their results into pair wins and the benchmark's metrics;
+``EndoTask`` takes the YAML's ``class`` key out of the config (``ConfigurableTask`` rejects it),
+refuses ``--metadata`` keys no task reads (``check_metadata``) and, for tasks that name a prompt
+format, records where the documents came from. ``PreferenceTask`` is a benchmark task over preference
+items (``endorm_tasks.benchmarks.preference``): it issues the requests of ``request_arguments`` and
+turns their results into pair wins and the benchmark's metrics;
 ``RewardTask`` is the EndoRM form, one ``loglikelihood`` request per response under one context.
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import logging
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Collection, Mapping, Sequence
 from types import ModuleType
 
 from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
 
 from endorm_tasks.benchmarks.preference import Item, pair_wins
+from endorm_tasks.reward.config import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -27,15 +32,90 @@ def total(items: list[float]) -> float:
     return float(sum(items))
 
 
+LM_EVAL_KEYS: frozenset[str] = frozenset({"version", "config_source"})
+"""Keys lm-eval itself puts in a task's metadata: the YAML's ``version`` and the file it was read from."""
+
+
+def dataset_keys(custom_dataset: Callable | None) -> tuple[str, ...]:
+    """The ``--metadata`` keys a ``custom_dataset`` reads: its keyword-only parameters. Its other
+    named parameters are the YAML's ``dataset_kwargs``, and ``**_metadata`` takes the rest of what
+    lm-eval passes (docs/definitions.md#lm-eval)."""
+    if not callable(custom_dataset):
+        return ()
+    return tuple(p.name for p in inspect.signature(custom_dataset).parameters.values() if p.kind is p.KEYWORD_ONLY)
+
+
+def project_keys() -> frozenset[str]:
+    """Every ``--metadata`` key some project task reads, over all task families."""
+    from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
+    from endorm_tasks.judges.task import JudgeTask
+    from endorm_tasks.mathbench import arithmetic, benchmarks
+    from endorm_tasks.mathbench.task import MathTask
+
+    loaders = (rmbench.custom_dataset, dsp.custom_dataset, multifaceted.custom_dataset, benchmarks.custom_dataset,
+               arithmetic.custom_dataset)
+    read_by_loaders = (key for loader in loaders for key in dataset_keys(loader))
+    return frozenset((*MathTask.METADATA_KEYS, *JudgeTask.METADATA_KEYS, *read_by_loaders))
+
+
+def model_arg_keys() -> frozenset[str]:
+    """Keys of the ``model_args`` of the ``simple_evaluate`` call building a task (none outside one).
+
+    lm-eval hands every task ``model_args | metadata`` as its metadata (``simple_evaluate`` merges
+    them, and so does its CLI before calling it) and keeps no other record of which key came from
+    where (docs/definitions.md#lm-eval); tasks are built inside ``simple_evaluate``, so its
+    ``model_args`` argument is read from its frame.
+    """
+    from lm_eval.evaluator import simple_evaluate
+    from lm_eval.utils import simple_parse_args_string
+
+    code = inspect.unwrap(simple_evaluate).__code__
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code is not code:
+        frame = frame.f_back
+    model_args = frame.f_locals.get("model_args") if frame is not None else None
+    if isinstance(model_args, str):
+        return frozenset(simple_parse_args_string(model_args))
+    return frozenset(model_args) if isinstance(model_args, dict) else frozenset()
+
+
+def check_metadata(task: str, metadata: Mapping[str, object] | None, reads: Collection[str]) -> None:
+    """Refuse a ``--metadata`` key that no project task reads (a typo such as ``kk`` for ``k``), naming
+    the keys ``task`` reads; only warn about a key that other tasks read, since ``--metadata`` goes to
+    every task of a run. Model arguments and lm-eval's own keys are not the task's to judge
+    (docs/definitions.md#task-metadata)."""
+    others = [key for key in metadata or {} if key not in reads and key not in LM_EVAL_KEYS]
+    if not others:
+        return
+    model_args, known = model_arg_keys(), project_keys()
+    for key in others:
+        if key in model_args:
+            continue
+        if key in known:
+            logger.warning("%s does not read --metadata key %r (other tasks do); ignored here", task, key)
+            continue
+        # The task's own keys first: `data_dri` is a typo of this task's data_dir.
+        close = difflib.get_close_matches(key, reads, n=1) or difflib.get_close_matches(key, sorted(known), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(
+            f"{task}: unknown --metadata key {key!r}; {hint}{task} reads {', '.join(reads)} "
+            "(model arguments go in --model_args)"
+        )
+
+
 class EndoTask(ConfigurableTask):
     """A task named by a YAML's ``class`` key; ``PROMPT_FORMAT`` (when set) is recorded in the task
-    metadata with the documents' ``data_source``."""
+    metadata with the documents' ``data_source``. The ``--metadata`` keys it reads are its class's
+    ``METADATA_KEYS`` and those of its ``custom_dataset`` (``dataset_keys``)."""
 
     PROMPT_FORMAT: str | None = None
+    METADATA_KEYS: tuple[str, ...] = ()
 
     def __init__(self, config: dict | None = None) -> None:
         # lm-eval hands the YAML's `class` key to the constructor; TaskConfig rejects it.
         config = {k: v for k, v in (config or {}).items() if k != "class"}
+        reads = (*self.METADATA_KEYS, *dataset_keys(config.get("custom_dataset")))
+        check_metadata(config.get("task", type(self).__name__), config.get("metadata"), reads)
         super().__init__(config=self.prepare_config(config))
         if self.PROMPT_FORMAT is not None:
             sources = sorted({doc["data_source"] for doc in self.eval_docs})

@@ -168,16 +168,28 @@ def digit_levels(value) -> tuple[int, ...] | None:
     return levels
 
 
-def metadata_int(key: str, value) -> int:
-    """An integer ``--metadata`` value (lm-eval may pass it as text)."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key}={value!r}: expected an integer") from None
+def metadata_int(key: str, value, minimum: int | None = None) -> int:
+    """An integer ``--metadata`` value of at least ``minimum``: an int, its text (lm-eval may pass
+    ``key=value`` metadata as text) or a whole float; never a bool or a fraction, which ``int`` would
+    turn into a number silently. The one parser of every integer ``--metadata`` value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        number = None
+    elif isinstance(value, float):
+        number = int(value) if value.is_integer() else None
+    else:
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+    if number is None or (minimum is not None and number < minimum):
+        expected = "an integer" if minimum is None else f"an integer >= {minimum}"
+        raise ConfigError(f"{key}={value!r}: expected {expected}")
+    return number
 
 
 def custom_dataset(
     operation: str | None = None,
+    *,
     arith_n: int = DEFAULT_TEST_SIZE,
     arith_seed: int = 0,
     arith_levels=None,
@@ -186,7 +198,8 @@ def custom_dataset(
     """lm-eval ``custom_dataset``: the test split's first ``arith_n`` problems (``--metadata arith_n=…
     arith_seed=…``), only those of ``operation`` when the YAML's ``dataset_kwargs`` name one, and with
     ``arith_levels`` (e.g. ``[1, 2]``) only those whose larger operand has that many digits (the levels
-    an RL run trained on; ``arith_n`` then counts the problems kept)."""
+    an RL run trained on; ``arith_n`` then counts the problems kept). The keyword-only parameters are
+    the ``--metadata`` keys read; lm-eval also passes model_args and the task metadata (``**_metadata``)."""
     import datasets
 
     if operation is not None and operation not in OPERATIONS:

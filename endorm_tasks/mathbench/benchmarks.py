@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from endorm_tasks.data_sources import DataError, load_hub_split, read_records, resolve_data_dir
+from endorm_tasks.data_sources import DataError, load_hub_split, read_records, require_items, resolve_data_dir
 from endorm_tasks.mathbench.answers import STRICT_MATCH, extraction, gold_answers
 from endorm_tasks.mathbench.check import DEFAULT_TIMEOUT_S, Verdict, check_answers
 
@@ -107,8 +107,7 @@ def load_math(
         hub_id, hub_split, hub_name = hub_id or spec.hub_id, hub_split or spec.hub_split, hub_name or spec.hub_name
         kwargs = {"name": hub_name} if hub_name else {}
         rows, where, source = load_hub_split(hub_id, hub_split, **kwargs), f"{hub_id}/{hub_split}", f"hub:{hub_id}"
-    if not rows:
-        raise DataError(f"{where}: no rows")
+    require_items(rows, where)
     docs = [
         to_doc(name, row, i, f"{where} row {i}", source)
         for i, row in enumerate(rows)
@@ -121,16 +120,17 @@ def load_math(
 
 def custom_dataset(
     benchmark: str,
+    levels: Sequence[int] | None = None,
+    *,
     data_dir: str | None = None,
     hub_id: str | None = None,
     hub_split: str | None = None,
     hub_name: str | None = None,
-    levels: Sequence[int] | None = None,
     **_metadata,
 ):
-    """lm-eval ``custom_dataset``: one ``test`` split. lm-eval passes task metadata, model_args and
-    ``--metadata`` as keywords, and the YAML's ``dataset_kwargs`` (``benchmark``, ``levels``); only
-    the data-source keys are read here."""
+    """lm-eval ``custom_dataset``: one ``test`` split. lm-eval passes the YAML's ``dataset_kwargs``
+    (``benchmark``, ``levels``) and the task metadata, model_args and ``--metadata`` as keywords
+    (docs/definitions.md#lm-eval); the keyword-only ones are the data-source keys read."""
     import datasets
 
     docs = load_math(benchmark, data_dir, hub_id, hub_split, hub_name, levels)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from endorm_tasks.harness.task_base import EndoTask, total
 from endorm_tasks.mathbench.answers import FLEXIBLE_EXTRACT, STRICT_MATCH
+from endorm_tasks.mathbench.arithmetic import metadata_int
 from endorm_tasks.mathbench.benchmarks import answers_metrics, extracted_answers
 from endorm_tasks.prompts.formatting import plain_template_context
 
@@ -38,22 +39,19 @@ def process_results(doc: dict, results: list[list[list[str]]]) -> dict[str, floa
     return answers_metrics(doc, predictions)
 
 
-def positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or int(value) != float(value) or int(value) < 1:
-        raise ValueError(f"metadata {name}={value!r}: expected a positive integer")
-    return int(value)
-
-
 class MathTask(EndoTask):
     """Generation task whose avg@k tasks take ``k`` from the metadata, with a plain-text prompt when no
     chat template is applied."""
 
+    METADATA_KEYS = ("k",)
+
     def prepare_config(self, config: dict) -> dict:
         k = (config.get("metadata") or {}).get("k")
+        if k is None:
+            return config
+        k = metadata_int("k", k, minimum=1)
         # Only avg@k tasks (YAML repeats > 1) take k: pass@1 tasks keep one sample per problem.
-        if k is not None and config.get("repeats", 1) > 1:
-            return {**config, "repeats": positive_int(k, "k")}
-        return config
+        return {**config, "repeats": k} if config.get("repeats", 1) > 1 else config
 
     def fewshot_context(
         self,

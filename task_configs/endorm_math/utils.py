@@ -3,7 +3,7 @@ the task class, filters and metrics in ``endorm_tasks.mathbench.task``.
 
 Task metadata read here (``--metadata key=value``): ``k`` (samples per problem of the avg@k tasks,
 default their YAML ``repeats``) and, in ``custom_dataset``, ``data_dir`` / ``hub_id`` / ``hub_split``
-/ ``hub_name``.
+/ ``hub_name``; any other key is refused (docs/definitions.md#task-metadata).
 """
 
 from __future__ import annotations

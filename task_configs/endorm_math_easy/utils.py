@@ -1,8 +1,10 @@
 """lm-eval glue for the easy math tasks: data in ``endorm_tasks.mathbench.arithmetic`` and ``endorm_tasks.mathbench.benchmarks``,
 the task class, filters and metrics in ``endorm_tasks.mathbench.task``.
 
-Task metadata read here (``--metadata key=value``): ``arith_n`` / ``arith_seed`` (the arithmetic test
-problems drawn, default 300 and 0) and ``data_dir`` / ``hub_id`` / ``hub_split`` for MATH-500.
+Task metadata read here (``--metadata key=value``): ``arith_n`` / ``arith_seed`` / ``arith_levels`` (the
+arithmetic test problems drawn, default 300, 0 and all levels), ``data_dir`` / ``hub_id`` / ``hub_split``
+/ ``hub_name`` for MATH-500, and ``k`` (used by avg@k tasks only); any other key is refused
+(docs/definitions.md#task-metadata).
 """
 
 from __future__ import annotations
