@@ -18,8 +18,9 @@ from endorm_tasks.mathbench.answers import EXTRACTIONS
 from endorm_tasks.mathbench.check import check_answers
 from endorm_tasks.prompts.contexts import Context, Renderer, render_context
 from endorm_tasks.prompts.formatting import FormatError, encode_text
-from endorm_tasks.reward.config import RewardConfig, SweepSettings
+from endorm_tasks.reward.config import SENTENCE_AGGREGATES, RewardConfig, SweepSettings
 from endorm_tasks.reward.scorer import EndoScorer, TokenStats
+from endorm_tasks.reward.segmentation import unit_starts, units_of
 
 Prompt = str | list[dict[str, str]]
 
@@ -52,7 +53,9 @@ class EndogenousReward:
     model's end-of-turn token is scored with V(terminal) = 0. Any other completion was cut by
     ``max_completion_length`` and is scored as is with the bootstrapped value V(s_{T+1})
     (docs/definitions.md#rl-terminal-value).
-    The completions of one prompt share a single forward pass over the prompt.
+    The completions of one prompt share a single forward pass over the prompt. Under ``sentence_mean`` or
+    ``sentence_min`` each completion is cut into sentence units along the ids it is scored as
+    (docs/definitions.md#sentence-reward).
 
     Example:
         >>> reward = EndogenousReward("bundled", config=RewardConfig(gamma=1.0))
@@ -111,21 +114,32 @@ class EndogenousReward:
         prompts: Sequence[Prompt],
         completions: Sequence[str | list[dict[str, str]]],
         completion_ids: Sequence[Sequence[int]],
+        units: bool | None = None,
     ) -> list[tuple[TokenStats, bool]]:
         """The scorer's statistics of each completion and whether it ended (computed once, so several
-        reward configurations can be read off them, as the best-of-N report does)."""
+        reward configurations can be read off them, as the best-of-N report does). ``units``: also find
+        each completion's sentence units (default: when the reward aggregates by sentence)."""
+        if units is None:
+            units = self.scorer.config.aggregate in SENTENCE_AGGREGATES
         contexts: dict[str, list[int]] = {}
-        pairs, complete = [], []
+        pairs, complete, starts = [], [], []
         for prompt, completion, ids in zip(prompts, completions, completion_ids, strict=True):
             # Each distinct prompt is encoded once; the scorer groups completions by context ids, so a
             # prompt's group shares one forward pass over the prompt.
             key = prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True)
             if key not in contexts:
                 contexts[key] = self.scorer.encode_context(prompt_context(self.tokenizer, prompt))
-            scored, done = self.scored_ids(ids, completion_text(completion))
+            text = completion_text(completion)
+            scored, done = self.scored_ids(ids, text)
             pairs.append((contexts[key], scored))
             complete.append(done)
+            if units:
+                # The units follow the ids scored: the policy's own ids (decoded when they are not the
+                # text's encoding), the end-of-turn id of a complete completion in the last unit.
+                starts.append(unit_starts(units_of(self.tokenizer, text, scored, trailing=int(done))))
         stats = self.scorer.token_stats(pairs, names=[f"completion {i}" for i in range(len(pairs))])
+        for s, found in zip(stats, starts):
+            s.unit_starts = found
         return list(zip(stats, complete))
 
     def rewards(self, stats: Sequence[tuple[TokenStats, bool]], config: SweepSettings | RewardConfig) -> list[float]:

@@ -272,3 +272,42 @@ def test_lm_eval_endorm_model_takes_a_sentence_aggregate(smollm2, smollm2_path):
     got = [r for r, _ in lm.loglikelihood(requests, disable_tqdm=True)]
     scored = EndoScorer(model, tok, RewardConfig(gamma=0.95)).score([context] * 2, responses, units=True)
     assert got == pytest.approx([min(s.reward for s in scored_sentences(x)) for x in scored], abs=1e-5)
+
+
+RL_TEXTS = ["We add. 1 + 1 = 2, so the answer is $\\boxed{2}$.", "- one\n- two\n\nSo **2**. Done"]
+
+
+@pytest.mark.parametrize("complete", [True, False])
+@pytest.mark.parametrize("spelling", ["encoding", "characters"])
+def test_rl_reward_cuts_completions_along_the_scored_ids(tiny_llama, smollm2_tokenizer, complete, spelling):
+    """sentence_min of TRL completions: complete ones end with the end-of-turn id (in the last unit, V = 0),
+    cut ones are bootstrapped; ids that spell the text one character at a time (a sampled completion
+    need not be the tokenizer's encoding) are cut into the same sentences."""
+    from endorm_rl.rewards import EndogenousReward
+    from endorm_tasks.reward.bellman import token_rewards
+
+    tok = smollm2_tokenizer
+    eot = tok.convert_tokens_to_ids("<|im_end|>")
+    prompts = [[{"role": "user", "content": "What is 1+1?"}]] * len(RL_TEXTS)
+    completions = [[{"role": "assistant", "content": text}] for text in RL_TEXTS]
+    bodies = [
+        encode_text(tok, text) if spelling == "encoding" else [i for ch in text for i in encode_text(tok, ch)] for text in RL_TEXTS
+    ]
+    ids = [body + [eot] if complete else body for body in bodies]
+    reward = EndogenousReward(tiny_llama, tok, config=RewardConfig(aggregate="sentence_min", gamma=0.9))
+    got = reward(prompts=prompts, completions=completions, completion_ids=ids)
+
+    context = render_context(Renderer.from_tokenizer(tok), "What is 1+1?", None, "chat")
+    scorer = EndoScorer(tiny_llama, tok)
+    stats = scorer.token_stats([(scorer.encode_context(context), i) for i in ids])
+    expected_units = [["We add. ", "1 + 1 = 2, so the answer is $\\boxed{2}$."], ["- one\n", "- two\n\n", "So **2**. ", "Done"]]
+    found = [s.unit_starts for s, _ in reward.token_stats(prompts, completions, ids)]
+    for r, s, text, body, units, starts_found in zip(got, stats, RL_TEXTS, bodies, expected_units, found):
+        # unit starts by hand: the token at which the decoded body first reaches each unit's text
+        cuts = [len("".join(units[:k])) for k in range(1, len(units))]
+        starts = [0] + [next(t for t in range(len(body)) if len(tok.decode(body[: t + 1])) > cut) for cut in cuts]
+        rewards = token_rewards(s.q, s.v, s.v_next, terminal_value="zero" if complete else "bootstrap").double()
+        discounted = rewards * 0.9 ** torch.arange(len(rewards), dtype=torch.float64)
+        bounds = [*starts, len(rewards)]
+        assert tuple(starts) == starts_found, text
+        assert r == pytest.approx(min(float(discounted[a:b].sum()) for a, b in zip(bounds, bounds[1:])), abs=1e-6)
