@@ -343,7 +343,7 @@ def test_trl_grpo_trains_on_the_served_reward(server, smollm2_path, tmp_path):
     trainer.train()
     logged = [e["rewards/endogenous/mean"] for e in trainer.state.log_history if "rewards/endogenous/mean" in e]
     assert len(logged) == 2 and all(math.isfinite(r) for r in logged)
-    assert server.health()["scored"] - before == 2 * 2 * 2  # 2 steps x 2 prompts x 2 generations
+    assert server.health()["scored"] - before == 2 * 2  # 2 steps x a batch of 2 completions (1 prompt x 2 generations)
 
 
 # -- hostile clients ---------------------------------------------------------------------------------
