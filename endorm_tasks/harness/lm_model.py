@@ -21,6 +21,7 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
 from endorm_tasks.bundled import resolve_model_path
+from endorm_tasks.judges.scoring import check_judge_requests
 from endorm_tasks.reward.config import REWARD_KEYS, ConfigError, RewardConfig, parse_setting
 from endorm_tasks.reward.scorer import EndoScorer
 
@@ -78,6 +79,7 @@ class EndoRMLM(HFLM):
         """(R, False) per request; R is the endogenous reward of the continuation after the context."""
         contexts = [request.args[0] for request in requests]
         continuations = [request.args[1] for request in requests]
+        check_judge_requests(self.reward_config, [r.task_name for r in requests])
         names = [f"request {i} (task {r.task_name}, doc {r.doc_id})" for i, r in enumerate(requests)]
         show = not disable_tqdm and self.rank == 0
         scored = self.scorer.score(contexts, continuations, names=names, progress=show)

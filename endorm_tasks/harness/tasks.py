@@ -70,6 +70,19 @@ class DSPTask(ConditionedRewardTask):
     benchmark = dsp
 
 
+class DSPTemplateTask(DSPTask):
+    """DSP in the App. D ``template`` format: the domain prompt is the system message, each response
+    sits in the user turn after ``### Response``; rendered with the model's chat template under
+    ``--apply_chat_template``, else as plain text, so a base model without one can be a domain RM
+    (docs/definitions.md#template-format)."""
+
+    PROMPT_FORMAT = "template"
+
+    def context(self, doc: dict, ctx: str, chat_template: Callable | None) -> str:
+        renderer = Renderer.from_lm_eval(chat_template, self.config.task, "")
+        return scored_context(renderer, doc["query"], doc["system"], self.PROMPT_FORMAT)
+
+
 class MultifacetedTask(MultifacetedSources, ConditionedRewardTask):
     """Overall and per-source pair accuracy; a row that forms no pair still issues one request (its own
     answer), because lm-eval only calls ``process_results`` for documents with requests."""

@@ -23,6 +23,9 @@ from endorm_tasks.reward.config import RewardConfig
 JUDGES: tuple[str, ...] = ("verifier", "genrm_pointwise", "genrm_pairwise")
 YES_NO: tuple[str, str] = ("YES", "NO")
 SCORES: tuple[int, ...] = tuple(range(1, 11))
+JUDGE_FORMATS: tuple[str, ...] = ("chat", "plain")
+"""``chat``: the model's chat template (the paper's judges); ``plain``: text for a base model without one."""
+PLAIN_ANSWER_CUE = "\nAnswer:"
 # Removed from the user template when an item has no instruction (RM-Bench), as the paper did.
 INSTRUCTION_BLOCK = "### Instruction\n{instruction}\n"
 _INTEGER = re.compile(r"(?<!\d)\d+(?!\d)")
@@ -43,9 +46,23 @@ def responses_per_prompt(judge: str) -> int:
     return 2 if check_judge(judge) == "genrm_pairwise" else 1
 
 
-def candidates(judge: str) -> tuple[str, ...]:
-    """The continuations scored after a judge prompt, in the order the scoring rules expect."""
-    return tuple(str(k) for k in SCORES) if check_judge(judge) == "genrm_pointwise" else YES_NO
+def check_judge_format(judge_format: str) -> str:
+    if judge_format not in JUDGE_FORMATS:
+        raise JudgeError(f"unknown judge_format {judge_format!r}; expected one of {JUDGE_FORMATS}")
+    return judge_format
+
+
+def candidates(judge: str, judge_format: str = "chat") -> tuple[str, ...]:
+    """The continuations scored after a judge prompt, in the order the scoring rules expect; in the
+    ``plain`` format each follows ``Answer:`` after a space, as lm-eval's multiple-choice tasks do."""
+    answers = tuple(str(k) for k in SCORES) if check_judge(judge) == "genrm_pointwise" else YES_NO
+    return tuple(f" {a}" for a in answers) if check_judge_format(judge_format) == "plain" else answers
+
+
+def plain_render(messages: Sequence[dict[str, str]]) -> str:
+    """A judge prompt as plain text for a base model (docs/definitions.md#judge-formats): the system
+    text (when there is one) and the user text, separated by a blank line, then ``PLAIN_ANSWER_CUE``."""
+    return "\n\n".join(m["content"] for m in messages) + PLAIN_ANSWER_CUE
 
 
 def user_template(judge: str, with_instruction: bool) -> str:
@@ -192,19 +209,41 @@ def loglikelihood_equivalent(config: RewardConfig) -> bool:
     )
 
 
-def judge_renderer(chat_template: Callable | None, task: str) -> ChatRenderer:
-    """lm-eval's ``chat_template`` callback (it adds the generation prompt by default); the paper's
-    judges are chat prompts, so there is no plain-text fallback."""
+def judge_renderer(chat_template: Callable | None, task: str, judge_format: str = "chat") -> ChatRenderer:
+    """lm-eval's ``chat_template`` callback (it adds the generation prompt by default), or the plain
+    text of ``plain_render`` when the ``plain`` format is asked for; never a silent fallback from
+    one to the other."""
+    if check_judge_format(judge_format) == "plain":
+        return plain_render
     if chat_template is None:
-        raise JudgeError(f"{task}: judge prompts are rendered with the model's chat template; pass --apply_chat_template")
+        raise JudgeError(f"{task}: judge prompts are rendered with the model's chat template; pass --apply_chat_template "
+                         "(or, for a base model without one, --metadata '{\"judge_format\": \"plain\"}')")
     return chat_template
 
 
-def check_loglikelihood_model(model: object, task: str) -> None:
-    """Refuse an ``endorm`` model whose R is not the log-likelihood up to a per-prompt constant."""
-    config = getattr(model, "reward_config", None)
-    if isinstance(config, RewardConfig) and not loglikelihood_equivalent(config):
+JUDGE_TASKS: set[str] = set()
+"""Names of the judge tasks built in this process: their requests need plain log-likelihoods, which the
+``endorm`` model checks itself (without ``--apply_chat_template`` a task never sees the model)."""
+
+
+def check_judge_config(config: RewardConfig, task: str) -> None:
+    """Refuse an ``endorm`` reward that is not the log-likelihood up to a per-prompt constant."""
+    if not loglikelihood_equivalent(config):
         raise JudgeError(
             f"{task}: the endorm model returns the endogenous reward ({config}), not a log-likelihood; "
             "run judges with --model hf (or endorm with gamma=1,alpha=1,aggregate=sum,append_eos=False)"
         )
+
+
+def check_judge_requests(config: RewardConfig, task_names: Sequence[str]) -> None:
+    """``check_judge_config`` for the first judge task among the requests' tasks, if any."""
+    judged = sorted(set(task_names) & JUDGE_TASKS)
+    if judged:
+        check_judge_config(config, judged[0])
+
+
+def check_loglikelihood_model(model: object, task: str) -> None:
+    """``check_judge_config`` for the model lm-eval's ``chat_template`` callback belongs to (an ``endorm`` model)."""
+    config = getattr(model, "reward_config", None)
+    if isinstance(config, RewardConfig):
+        check_judge_config(config, task)

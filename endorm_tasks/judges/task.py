@@ -35,18 +35,20 @@ def check_fits(model: object, texts: Sequence[str], reserve: int, where: str) ->
 class JudgeTask(PreferenceTask):
     """A judge over the items of one benchmark (``benchmark``), the judge named by the YAML."""
 
-    METADATA_KEYS = ("judge",)
+    METADATA_KEYS = ("judge", "judge_format")
 
     def __init__(self, config: dict | None = None) -> None:
         super().__init__(config)
-        judge = (self.config.metadata or {}).get("judge")
-        if judge is None:
+        metadata = self.config.metadata or {}
+        if metadata.get("judge") is None:
             raise JudgeError(f"{self.config.task}: the task YAML must set metadata.judge, one of {judges.JUDGES}")
-        self.judge = judges.check_judge(judge)
+        self.judge = judges.check_judge(metadata["judge"])
+        self.judge_format = judges.check_judge_format(metadata.get("judge_format", "chat"))
+        judges.JUDGE_TASKS.add(self.config.task)
 
     def judge_contexts(self, item: Item, chat_template: Callable | None, metadata: tuple, reserve: int) -> list[str]:
         """The rendered judge prompts of a document, checked to fit the model."""
-        render = judges.judge_renderer(chat_template, self.config.task)
+        render = judges.judge_renderer(chat_template, self.config.task, self.judge_format)
         contexts = judges.judge_contexts(render, self.judge, item)
         check_fits(getattr(chat_template, "__self__", None), contexts, reserve, f"{self.config.task} doc {metadata[1]}")
         return contexts
@@ -57,10 +59,10 @@ class JudgeTask(PreferenceTask):
         if not item.pairs:
             # A document without pairs (a Multifaceted row alone with its prompt) still needs one
             # request for lm-eval to call process_results, which counts it; the result is not used.
-            return [(item.query, judges.YES_NO[0])]
+            return [(item.query, judges.candidates("verifier", self.judge_format)[0])]
         # Candidates are a few tokens at most ("YES" is `Y`,`ES` for SmolLM2, "10" is `1`,`0`).
         contexts = self.judge_contexts(item, chat_template, metadata, reserve=8)
-        return [(context, candidate) for context in contexts for candidate in judges.candidates(self.judge)]
+        return [(context, candidate) for context in contexts for candidate in judges.candidates(self.judge, self.judge_format)]
 
     def prompt_values(self, results: list) -> list[float]:
         """One value per judge prompt (reward, or q for the pairwise judge) from the request results."""
