@@ -1,10 +1,10 @@
-"""Run directory layout, the JSONL training log, and a JSON of config, step and reward statistics per checkpoint.
+"""A checkpoint's TRL files checked before use, and the callbacks that log a run and record each checkpoint.
 
 TRL's trainer saves ``<run>/checkpoint-<step>/`` in Hugging Face format (safetensors weights, config,
 tokenizer, and the trainer state a resumed run continues from: optimizer, scheduler, RNG states, unless
 ``save_only_model``); the callbacks here add ``endorm_checkpoint.json`` beside the weights, so
 ``lm_eval --model hf --model_args pretrained=<checkpoint>`` evaluates it directly and every checkpoint
-says what produced it (docs/definitions.md#rl-checkpoints).
+says what produced it (docs/definitions.md#rl-checkpoints). The files themselves are ``run_dir``'s.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import pickle
-import re
 from pathlib import Path
 from statistics import fmean
 from typing import Any
@@ -22,13 +21,16 @@ from safetensors import safe_open
 from transformers import TrainerCallback
 from transformers.trainer_pt_utils import safe_globals
 
-from endorm_tasks.data_sources import DataError, read_jsonl, write_jsonl
+from endorm_rl.run_dir import (
+    CheckpointError,
+    append_log,
+    checkpoint_folder,
+    checkpoints,
+    first_line,
+    trim_log,
+    write_checkpoint_record,
+)
 
-CHECKPOINT_INFO = "endorm_checkpoint.json"
-TRAIN_LOG = "train_log.jsonl"
-RUN_CONFIG = "endorm_rl_config.yaml"
-RUN_DATA = "endorm_rl_data.json"
-CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 SUMMARY_KEYS = {
     "reward": "reward_mean",
     "reward_std": "reward_std_mean",
@@ -37,10 +39,6 @@ SUMMARY_KEYS = {
     "completions/clipped_ratio": "clipped_ratio_mean",
 }
 """TRL log keys averaged over the steps since the previous checkpoint, and their names in the JSON."""
-
-
-class CheckpointError(DataError):
-    """A checkpoint folder that cannot be used (truncated weights, unreadable trainer state); names the file."""
 
 
 def check_checkpoint(folder: Path) -> None:
@@ -100,31 +98,6 @@ def check_resumable(folder: Path) -> None:
                 raise CheckpointError(f"{path}: not a trainer state file (no {', '.join(map(repr, missing))})")
 
 
-def first_line(err: BaseException) -> str:
-    """The first line of an error message (torch's refusals run to a dozen lines)."""
-    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
-
-
-def checkpoint_info(folder: Path) -> dict[str, Any]:
-    """The ``endorm_checkpoint.json`` of a checkpoint (the run config and step it was saved with)."""
-    path, why = folder / CHECKPOINT_INFO, "it records the settings the checkpoint was trained with"
-    if not path.is_file():
-        raise CheckpointError(f"{path} not found: {why}")
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: unreadable ({first_line(err)}); {why}") from err
-    if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
-        raise CheckpointError(f"{path}: no 'config' mapping; {why}")
-    return info
-
-
-def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
-    """``(step, path)`` of every ``checkpoint-<step>`` folder of a run, by step."""
-    found = [(int(m.group(1)), p) for p in run_dir.iterdir() if p.is_dir() and (m := CHECKPOINT_RE.match(p.name))]
-    return sorted(found)
-
-
 def reward_summary(log_history: list[dict[str, Any]], first_step: int, last_step: int) -> dict[str, Any]:
     """Means of the reward, its batch std, KL and completion length over steps ``first_step..last_step``."""
     window = [e for e in log_history if "reward" in e and first_step <= e.get("step", -1) <= last_step]
@@ -144,42 +117,38 @@ def finite_mean(entries: list[dict[str, Any]], key: str) -> float | None:
 
 
 class TrainLogCallback(TrainerCallback):
-    """Appends every log entry (reward mean/std, KL, lengths, loss, ...) with its step to a JSONL file."""
+    """Appends every log entry (reward mean/std, KL, lengths, loss, ...) with its step to the run's log."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, run: Path) -> None:
+        self.run = run
 
     def on_train_begin(self, args, state, control, **kwargs):
         """Drop the entries past the step training starts from: a run resumed from ``checkpoint-30`` after
         being killed at step 36 logs steps 31-36 again, and the log must hold them once."""
-        if state.is_world_process_zero and self.path.is_file():
-            kept = [e for e in read_jsonl(self.path) if e.get("step", 0) <= state.global_step]
-            write_jsonl(self.path, kept)
+        if state.is_world_process_zero:
+            trim_log(self.run, state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_jsonl(self.path, [{"step": state.global_step, **logs}], mode="a")
+            append_log(self.run, {"step": state.global_step, **logs})
 
 
 class CheckpointInfoCallback(TrainerCallback):
-    """Writes ``endorm_checkpoint.json`` (run config, step, reward statistics) into each saved checkpoint."""
+    """Writes ``endorm_checkpoint.json`` (run settings, step, reward statistics) into each saved checkpoint."""
 
-    def __init__(self, run_config: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
-        self.run_config = run_config
+    def __init__(self, settings: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+        self.settings = settings
         self.extra = extra or {}
 
     def on_save(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return
-        step = state.global_step
-        folder = Path(args.output_dir) / f"checkpoint-{step}"
-        earlier = [s for s, _ in checkpoints(Path(args.output_dir)) if s < step]
-        info = {
+        run, step = Path(args.output_dir), state.global_step
+        earlier = [s for s, _ in checkpoints(run) if s < step]
+        write_checkpoint_record(checkpoint_folder(run, step), {
             "step": step,
             "max_steps": state.max_steps,
-            "config": self.run_config,
+            "config": self.settings,
             "reward_stats": reward_summary(state.log_history, (max(earlier) + 1) if earlier else 1, step),
             **self.extra,
-        }
-        (folder / CHECKPOINT_INFO).write_text(json.dumps(info, indent=1), encoding="utf-8")
+        })

@@ -49,14 +49,36 @@ def step_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated steps, got {text!r}") from err
 
 
+class TrainHelp(argparse.Action):
+    """``train --help``: the command's own flags, then every config key with its help and default, as
+    TRL's parser of the run's arguments lists them (imported only here: TRL is slow to import)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        try:
+            from endorm_rl.config import ConfigParser
+        except ModuleNotFoundError as err:
+            if err.name != "trl":
+                raise
+            keys = '  (listed once TRL is installed: pip install "endorm[rl]")\n'
+        else:
+            keys = ConfigParser(usage=argparse.SUPPRESS, add_help=False).format_help().partition("\n")[2]
+        print(parser.format_help() + "\nconfig keys (YAML keys, each also a --key value override; the project's script\n"
+              "and reward arguments first, then trl.GRPOConfig's):\n" + keys, end="")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="endorm-rl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser(
-        "train", help="run GRPO from a YAML config",
-        description="Any config key (the project's or trl.GRPOConfig's) can be overridden as --key value.",
+        "train", help="run GRPO from a YAML config", add_help=False,
+        description="Every key of the YAML (script, reward and trl.GRPOConfig arguments) can be overridden as --key value.",
     )
+    t.add_argument("-h", "--help", action=TrainHelp, help="show this help, with every config key, and exit")
     t.add_argument("config", type=Path)
     start = t.add_mutually_exclusive_group()
     start.add_argument("--resume", metavar="latest|PATH",

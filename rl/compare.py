@@ -11,34 +11,19 @@ answer extraction, with ± one standard error.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from statistics import fmean
-from typing import Any
 
 from matplotlib.figure import Figure
 
-from endorm_rl.checkpoints import RUN_CONFIG, TRAIN_LOG
-from endorm_rl.config import read_yaml
-from endorm_rl.evaluate import EVAL_DIR, cell
-from endorm_rl.plots import SMOOTHING, logged, moving_average, read_log
-from endorm_tasks.data_sources import DataError
+from endorm_rl.evaluate import cell
+from endorm_rl.plots import SMOOTHING, logged, moving_average
+from endorm_rl.run_dir import has_settings, read_eval_rows, read_log, read_settings
 from endorm_tasks.reporting.plots import PNG_METADATA
 
 WINDOW = 10
 """Steps averaged for the "first" and "last" reward columns of the table."""
-
-
-def read_eval(run_dir: Path) -> list[dict[str, Any]]:
-    """Rows of ``eval/by_step.json`` (empty when the run was not evaluated)."""
-    path = run_dir / EVAL_DIR / "by_step.json"
-    if not path.is_file():
-        return []
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))["rows"]
-    except (ValueError, KeyError) as err:
-        raise DataError(f"{path}: not an endorm-rl eval table ({err})") from err
 
 
 CORRECT_KEY = "rewards/math_correct/mean"
@@ -145,12 +130,9 @@ def plot(logs: dict[str, list[dict]], evals: dict[str, list[dict]], out: Path, t
 def compare_runs(run_dirs: list[Path], out_dir: Path, title: str = "GRPO arms side by side") -> Path:
     """Write ``comparison.md`` and ``comparison.png`` for the runs (arm = the run's ``reward`` key, else
     its folder name) into ``out_dir``; returns the Markdown path."""
-    runs = {}
-    for run in run_dirs:
-        settings = run / RUN_CONFIG
-        runs[read_yaml(settings).get("reward", run.name) if settings.is_file() else run.name] = run
-    logs = {arm: read_log(run / TRAIN_LOG) for arm, run in runs.items()}
-    evals = {arm: read_eval(run) for arm, run in runs.items()}
+    runs = {read_settings(run).get("reward", run.name) if has_settings(run) else run.name: run for run in run_dirs}
+    logs = {arm: read_log(run) for arm, run in runs.items()}
+    evals = {arm: read_eval_rows(run) for arm, run in runs.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     plot(logs, evals, out_dir / "comparison.png", title)
     path = out_dir / "comparison.md"

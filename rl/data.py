@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from endorm_rl.config import EndoRLConfig
+from endorm_rl.config import RunConfig
 from endorm_tasks.data_sources import DataError, load_hub_split, read_json, require_fields, resolve_data_dir
 from endorm_tasks.mathbench.answers import last_boxed
 from endorm_tasks.mathbench.arithmetic import problems_at_levels
@@ -74,42 +74,45 @@ def prompt_length(tokenizer, messages: list[dict[str, str]]) -> int:
     return len(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
 
 
-def source_rows(config: EndoRLConfig) -> tuple[list[dict], str, int, int]:
-    """Rows ``{problem, answer, level, subject}`` of the configured source after the seeded shuffle, the
-    level filter and the ``max_prompts`` cut; with the source, its size and how many the level filter left out."""
-    if config.data == "arithmetic":
-        wanted = config.max_prompts or ARITHMETIC_TRAIN_SIZE
-        levels = tuple(config.levels) if config.levels else None
+def source_rows(config: RunConfig) -> tuple[list[dict], str, int, int]:
+    """Rows ``{problem, answer, level, subject}`` of the configured source after the seeded shuffle (the
+    run's seed), the level filter and the ``max_prompts`` cut; with the source, its size and how many the
+    level filter left out."""
+    script_args, seed = config.script_args, config.training_args.seed
+    if script_args.data == "arithmetic":
+        wanted = script_args.max_prompts or ARITHMETIC_TRAIN_SIZE
+        levels = tuple(script_args.levels) if script_args.levels else None
         try:
-            kept = problems_at_levels("train", wanted, seed=config.seed, levels=levels)
+            kept = problems_at_levels("train", wanted, seed=seed, levels=levels)
         except ValueError as err:
             raise DataError(f"config keys max_prompts/levels: {err}") from err
         rows = [{"problem": d["problem"], "answer": d["answers"][0], "level": f"{d['digits']} digits",
                  "subject": d["operation"]} for d in kept]
         # Problems are drawn at the asked levels directly: none is drawn and then dropped.
         return rows, f"{kept[0]['data_source']} (train split, levels {levels or 'all'})", len(rows), 0
-    rows, source = load_math_train(config.data_dir)
-    random.Random(config.seed).shuffle(rows)
-    kept = [r for r in rows if config.levels is None or math_level(r) in config.levels]
-    chosen = kept[: config.max_prompts] if config.max_prompts is not None else kept
+    rows, source = load_math_train(script_args.data_dir)
+    random.Random(seed).shuffle(rows)
+    kept = [r for r in rows if script_args.levels is None or math_level(r) in script_args.levels]
+    chosen = kept[: script_args.max_prompts] if script_args.max_prompts is not None else kept
     out = [{"problem": r["problem"], "answer": last_boxed(r["solution"]) or "", "level": r["level"],
             "subject": r["type"]} for r in chosen]
     return out, source, len(rows), len(rows) - len(kept)
 
 
-def training_prompts(config: EndoRLConfig, tokenizer) -> PromptSet:
+def training_prompts(config: RunConfig, tokenizer) -> PromptSet:
     """The configured rows minus the prompts over the length limit, which are dropped and counted."""
     rows, source, n_problems, n_other_level = source_rows(config)
+    max_length, levels = config.script_args.max_prompt_length, config.script_args.levels
     out, too_long = [], 0
     for row in rows:
         messages = prompt_messages(row["problem"])
-        if prompt_length(tokenizer, messages) > config.max_prompt_length:
+        if prompt_length(tokenizer, messages) > max_length:
             too_long += 1
             continue
         out.append({"prompt": messages, **{k: row[k] for k in ("answer", "level", "subject")}})
     if not out:
         raise DataError(
             f"empty training set: {n_problems} problems from {source}, {n_problems - n_other_level} at levels "
-            f"{config.levels}, {too_long} longer than max_prompt_length={config.max_prompt_length}"
+            f"{levels}, {too_long} longer than max_prompt_length={max_length}"
         )
     return PromptSet(out, source, n_problems, too_long, n_other_level)

@@ -8,22 +8,26 @@ evaluated again, so the command can follow a run that is still training.
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from endorm_rl.checkpoints import RUN_CONFIG, check_checkpoint, checkpoints
+from endorm_rl.checkpoints import check_checkpoint
+from endorm_rl.run_dir import (
+    EVAL_DIR,
+    RUN_CONFIG,
+    checkpoints,
+    read_settings,
+    read_step_result,
+    step_result_path,
+    write_eval_rows,
+    write_json_atomic,
+)
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.reporting.leaderboard import percent
 from endorm_tasks.reporting.results import Metric
 from endorm_tasks.reporting.summaries import metric_columns
-
-EVAL_DIR = "eval"
 
 
 @dataclass
@@ -45,13 +49,13 @@ class EvalSettings:
 
 
 def base_model(run_dir: Path) -> str:
-    """The run's starting policy (step 0), from the config the run recorded."""
-    path = run_dir / RUN_CONFIG
-    if not path.is_file():
-        raise DataError(f"{path} not found: is {run_dir} an endorm-rl run directory?")
+    """The run's starting policy (step 0), from the settings the run recorded."""
+    model = read_settings(run_dir).get("model")
+    if not isinstance(model, str):
+        raise DataError(f"{run_dir / RUN_CONFIG}: no 'model' key naming the run's base model")
     from endorm_tasks.bundled import resolve_model_path
 
-    return resolve_model_path(yaml.safe_load(path.read_text(encoding="utf-8"))["model"])
+    return resolve_model_path(model)
 
 
 def evaluate_model(path: str, settings: EvalSettings) -> dict[str, Any]:
@@ -88,25 +92,11 @@ def scores(results: dict[str, Any], metric: str) -> dict[str, tuple[float, float
 
 
 def stored_result(path: Path, settings: EvalSettings) -> dict[str, Any] | None:
-    """A step's stored result when it was made with ``settings``; None when missing, stale or unreadable
-    (an unreadable file, e.g. cut short by a killed run, is reported and evaluated again)."""
-    if not path.is_file():
-        return None
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        print(f"endorm-rl eval: {path} is unreadable ({err}); evaluating that step again", file=sys.stderr)
-        return None
-    if not isinstance(stored, dict) or stored.get("settings") != asdict(settings) or "results" not in stored:
+    """A step's stored result when it was made with ``settings``; None when missing, stale or unreadable."""
+    stored = read_step_result(path)
+    if stored is None or stored.get("settings") != asdict(settings) or "results" not in stored:
         return None
     return stored
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write through a temporary file renamed into place, so a killed run never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
-    tmp.replace(path)
 
 
 def evaluate_run(
@@ -126,7 +116,7 @@ def evaluate_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for step, path in targets:
-        cache = out_dir / f"step-{step}.json"
+        cache = step_result_path(out_dir, step)
         stored = stored_result(cache, settings)
         if stored is None:
             if step:
@@ -146,7 +136,7 @@ def cell(value: float, stderr: float | None) -> str:
 def write_tables(rows: list[dict[str, Any]], settings: EvalSettings, out_dir: Path) -> None:
     """``by_step.json`` (all numbers) and ``by_step.md`` (percent ± standard error, one row per step)."""
     tasks = sorted({t for r in rows for t in r["scores"]})
-    write_json_atomic(out_dir / "by_step.json", {"settings": asdict(settings), "rows": rows})
+    write_eval_rows(out_dir, asdict(settings), rows)
     lines = [
         f"Metric `{settings.metric}` (%, ± standard error), limit {settings.limit}, "
         f"gen_kwargs `{settings.gen_kwargs or 'task defaults'}`, metadata `{settings.metadata}`.",

@@ -12,8 +12,7 @@ from statistics import fmean
 
 from matplotlib.figure import Figure
 
-from endorm_rl.checkpoints import TRAIN_LOG
-from endorm_tasks.data_sources import DataError, read_jsonl
+from endorm_rl.run_dir import read_log
 from endorm_tasks.reporting.plots import PNG_METADATA
 
 SMOOTHING = 5
@@ -23,17 +22,6 @@ PANELS = (
     ("kl", None, "KL to the initial policy"),
     ("completions/mean_length", None, "completion length (tokens)"),
 )
-
-
-def read_log(path: Path) -> list[dict]:
-    """Training-step entries of a JSONL log (entries without a reward, e.g. the final summary, are skipped)."""
-    if not path.is_file():
-        raise DataError(f"training log not found: {path}")
-    entries = read_jsonl(path)
-    steps = [e for e in entries if "reward" in e]
-    if not steps:
-        raise DataError(f"{path}: no entry with a 'reward' field")
-    return steps
 
 
 def logged(entry: dict, key: str) -> float:
@@ -50,7 +38,7 @@ def moving_average(values: list[float], window: int) -> list[float]:
 
 def plot_run(run_dir: Path, out: Path | None = None, title: str | None = None) -> Path:
     """Write the three-panel PNG (default ``<run>/reward_curve.png``) and return its path."""
-    entries = read_log(run_dir / TRAIN_LOG)
+    entries = read_log(run_dir)
     steps = [e["step"] for e in entries]
     fig = Figure(figsize=(11, 3.4), layout="constrained")
     for i, (key, band, label) in enumerate(PANELS):

@@ -7,8 +7,6 @@ its own frozen reward model and scores the completions of its share of the batch
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import torch
@@ -16,23 +14,23 @@ from datasets import Dataset
 from transformers import AutoTokenizer, GenerationConfig
 from trl import GRPOTrainer
 
-from endorm_rl.checkpoints import (
+from endorm_rl.checkpoints import CheckpointInfoCallback, TrainLogCallback, check_checkpoint, check_resumable
+from endorm_rl.config import ConfigError, ModelNotFoundError, RunConfig, changed_settings
+from endorm_rl.data import training_prompts
+from endorm_rl.rewards import EndogenousReward, MathCorrectness
+from endorm_rl.run_dir import (
     CHECKPOINT_INFO,
     RUN_CONFIG,
-    RUN_DATA,
-    TRAIN_LOG,
     CheckpointError,
-    CheckpointInfoCallback,
-    TrainLogCallback,
-    check_checkpoint,
-    check_resumable,
-    checkpoint_info,
     checkpoints,
+    clear_run,
+    earlier_run,
+    has_settings,
+    read_checkpoint_record,
+    read_settings,
+    write_data_record,
+    write_settings,
 )
-from endorm_rl.config import ConfigError, EndoRLConfig, ModelNotFoundError, changed_settings, read_yaml, save_config
-from endorm_rl.data import training_prompts
-from endorm_rl.evaluate import EVAL_DIR
-from endorm_rl.rewards import EndogenousReward, MathCorrectness
 from endorm_tasks.bundled import load_model_and_tokenizer, resolve_model_path
 
 
@@ -56,27 +54,6 @@ def policy_stop_ids(path: str, tokenizer) -> list[int]:
     return ids + ([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])
 
 
-RUN_FILES = (RUN_CONFIG, RUN_DATA, TRAIN_LOG)
-
-
-def existing_run(output_dir: Path) -> list[str]:
-    """What an earlier run left in ``output_dir`` (its files and checkpoints); empty for a fresh directory."""
-    if not output_dir.is_dir():
-        return []
-    found = [name for name in RUN_FILES if (output_dir / name).exists()]
-    return found + [path.name for _, path in checkpoints(output_dir)]
-
-
-def clear_run(output_dir: Path) -> None:
-    """Remove an earlier run's files and checkpoints (``--overwrite``), nothing else in the folder."""
-    for name in RUN_FILES:
-        (output_dir / name).unlink(missing_ok=True)
-    for _, path in checkpoints(output_dir):
-        shutil.rmtree(path)
-    for folder in output_dir.glob(f"{EVAL_DIR}*"):
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def resume_checkpoint(output_dir: Path, resume: str) -> Path:
     """``latest`` -> the run's newest checkpoint, else the given folder; either must load and hold the
     trainer state a run continues from."""
@@ -97,7 +74,7 @@ def resume_checkpoint(output_dir: Path, resume: str) -> Path:
     return folder
 
 
-def refuse_changes(recorded: dict, config: EndoRLConfig, source: str) -> None:
+def refuse_changes(recorded: dict, config: RunConfig, source: str) -> None:
     """A resumed run keeps its reward and GRPO settings: a change from ``recorded`` is an error naming each one."""
     changed = changed_settings(recorded, config)
     if changed:
@@ -105,18 +82,17 @@ def refuse_changes(recorded: dict, config: EndoRLConfig, source: str) -> None:
         raise ConfigError(f"--resume: settings differ from {source} ({listed}); pass --force to resume anyway")
 
 
-def check_run_settings(output_dir: Path, config: EndoRLConfig) -> None:
+def check_run_settings(output_dir: Path, config: RunConfig) -> None:
     """The settings the run in ``output_dir`` recorded, if any, are ``config``'s."""
-    path = output_dir / RUN_CONFIG
-    if path.is_file():
-        refuse_changes(read_yaml(path), config, f"the run's {path}")
+    if has_settings(output_dir):
+        refuse_changes(read_settings(output_dir), config, f"the run's {output_dir / RUN_CONFIG}")
 
 
-def check_checkpoint_settings(folder: Path, config: EndoRLConfig) -> None:
+def check_checkpoint_settings(folder: Path, config: RunConfig) -> None:
     """The settings checkpoint ``folder`` was trained with (it may be another run's) are ``config``'s
     (docs/definitions.md#rl-resume)."""
     try:
-        recorded = checkpoint_info(folder)["config"]
+        recorded = read_checkpoint_record(folder)["config"]
     except CheckpointError as err:
         raise CheckpointError(f"{err}; pass --force to resume without checking them") from err
     refuse_changes(recorded, config, f"the checkpoint's {folder / CHECKPOINT_INFO}")
@@ -132,7 +108,7 @@ def check_output_dir(output_dir: Path) -> None:
         raise ConfigError(f"output_dir {output_dir}: cannot create the directory ({err.strerror})") from err
 
 
-def prepare_run_dir(output_dir: Path, config: EndoRLConfig, resume: str | None, overwrite: bool, force: bool) -> str | None:
+def prepare_run_dir(output_dir: Path, config: RunConfig, resume: str | None, overwrite: bool, force: bool) -> str | None:
     """Refuse to mix two runs in one directory; returns the checkpoint to resume from, if any."""
     check_output_dir(output_dir)
     if resume is not None:
@@ -142,7 +118,7 @@ def prepare_run_dir(output_dir: Path, config: EndoRLConfig, resume: str | None, 
         if not force:
             check_checkpoint_settings(folder, config)
         return str(folder)
-    earlier = existing_run(output_dir)
+    earlier = earlier_run(output_dir)
     if earlier and not overwrite:
         raise ConfigError(
             f"{output_dir} already holds a run ({', '.join(earlier[:4])}{', ...' if len(earlier) > 4 else ''}); "
@@ -153,50 +129,52 @@ def prepare_run_dir(output_dir: Path, config: EndoRLConfig, resume: str | None, 
     return None
 
 
-def reward_functions(config: EndoRLConfig, tokenizer, reward_tokenizer, policy_path: str, device: str) -> list:
-    """The run's reward callables, in the order of ``config.reward_weights``."""
-    funcs = []
-    if config.uses_endogenous:
+def reward_functions(config: RunConfig, tokenizer, reward_tokenizer, policy_path: str, device: str) -> list:
+    """The run's reward callables, in the order of ``reward_weights`` (``RewardArguments.training_settings``)."""
+    reward_args, funcs = config.reward_args, []
+    if reward_args.uses_endogenous:
         # A separate copy even when it is the policy's checkpoint: the reward model stays frozen.
-        reward_model, _ = load_model_and_tokenizer(config.reward_model_name, dtype=config.dtype)
+        reward_model, _ = load_model_and_tokenizer(config.reward_model_name, dtype=config.script_args.dtype)
         funcs.append(EndogenousReward(
             reward_model,
             reward_tokenizer,
-            config.reward_config(),
+            reward_args.reward_config(),
             stop_ids=policy_stop_ids(policy_path, tokenizer),
             policy_tokenizer=tokenizer,
-            batch_tokens=config.reward_batch_tokens,
+            batch_tokens=reward_args.reward_batch_tokens,
             device=device,
         ))
-    if config.uses_rule:
-        funcs.append(MathCorrectness(config.answer_extraction))
+    if reward_args.uses_rule:
+        funcs.append(MathCorrectness(reward_args.answer_extraction))
     return funcs
 
 
-def train(config: EndoRLConfig, resume: str | None = None, overwrite: bool = False, force: bool = False) -> Path:
-    """Run GRPO as configured; returns the run directory (checkpoints, log, config)."""
-    if config.torch_threads:
-        torch.set_num_threads(config.torch_threads)
-    output_dir = Path(config.output_dir)
+def train(config: RunConfig, resume: str | None = None, overwrite: bool = False, force: bool = False) -> Path:
+    """Run GRPO as configured; returns the run directory (checkpoints, log, settings)."""
+    script_args, training_args = config.script_args, config.training_args
+    if script_args.torch_threads:
+        torch.set_num_threads(script_args.torch_threads)
+    output_dir = Path(training_args.output_dir)
     resume_from = prepare_run_dir(output_dir, config, resume, overwrite, force)
-    policy_path = resolve_model_path(config.model)
-    tokenizer = load_tokenizer(config.model, "model")
-    reward_tokenizer = load_tokenizer(config.reward_model_name, "reward_model") if config.uses_endogenous else tokenizer
+    policy_path = resolve_model_path(script_args.model)
+    tokenizer = load_tokenizer(script_args.model, "model")
+    uses_endogenous = config.reward_args.uses_endogenous
+    reward_tokenizer = load_tokenizer(config.reward_model_name, "reward_model") if uses_endogenous else tokenizer
     prompts = training_prompts(config, tokenizer)
-    data_info = prompts.summary()
+    data_record = prompts.summary()
     trainer = GRPOTrainer(
         model=policy_path,
-        reward_funcs=reward_functions(config, tokenizer, reward_tokenizer, policy_path, str(config.device)),
-        args=config,
+        reward_funcs=reward_functions(config, tokenizer, reward_tokenizer, policy_path, str(training_args.device)),
+        args=training_args,
         train_dataset=Dataset.from_list(prompts.rows),
         processing_class=tokenizer,
         callbacks=[
-            TrainLogCallback(output_dir / TRAIN_LOG),
-            CheckpointInfoCallback(config.run_settings(), {"base_model_path": policy_path, "data": data_info}),
+            TrainLogCallback(output_dir),
+            CheckpointInfoCallback(config.settings, {"base_model_path": policy_path, "data": data_record}),
         ],
     )
     if trainer.accelerator.is_main_process:
-        save_config(config, output_dir / RUN_CONFIG)
-        (output_dir / RUN_DATA).write_text(json.dumps(data_info, indent=1), encoding="utf-8")
+        write_settings(output_dir, config.settings)
+        write_data_record(output_dir, data_record)
     trainer.train(resume_from_checkpoint=resume_from)
     return output_dir

@@ -101,10 +101,10 @@ def test_model_args_are_the_fields():
 
 
 def test_the_rl_config_has_a_key_for_every_setting_training_does_not_decide():
-    from endorm_rl.config import SET_PER_COMPLETION, EndoRLConfig, config_from_dict
+    from endorm_rl.config import SET_PER_COMPLETION, RewardArguments, config_from_dict
 
-    keys = {f.name for f in dataclasses.fields(EndoRLConfig)}
+    keys = {f.name for f in dataclasses.fields(RewardArguments)}
     assert set(SET_PER_COMPLETION) <= set(REWARD_KEYS)
     assert [k for k in REWARD_KEYS if k not in SET_PER_COMPLETION and k not in keys] == []
     config = config_from_dict({"output_dir": "/tmp/x", "gamma": 0.95, "alpha": 0.5, "reward_form": "logprob"})
-    assert config.reward_config() == RewardConfig(gamma=0.95, alpha=0.5, reward_form="logprob")
+    assert config.reward_args.reward_config() == RewardConfig(gamma=0.95, alpha=0.5, reward_form="logprob")

@@ -22,7 +22,8 @@ import torch
 from safetensors.torch import save_file
 
 from endorm_rl.cli import main as rl_main
-from endorm_rl.config import load_config, save_config
+from endorm_rl.config import load_config
+from endorm_rl.run_dir import write_settings
 from endorm_tasks.cli import eval as eval_cli
 from endorm_tasks.cli import regress, report, score, sweep, tokens
 from endorm_tasks.cli.errors import EXIT_DATA, EXIT_FAILURE, EXIT_MODEL, EXIT_USAGE
@@ -148,7 +149,7 @@ def make_rl_inputs(tmp: Path) -> None:
     for name in ("rl_run", "rl_cut"):
         run = tmp / name
         (tmp / f"{name}.yaml").write_text(f"output_dir: {run}\nnum_generations: 2\nper_device_train_batch_size: 2\n")
-        save_config(load_config(tmp / f"{name}.yaml"), run / "endorm_rl_config.yaml")
+        write_settings(run, load_config(tmp / f"{name}.yaml").settings)
         (run / "train_log.jsonl").write_text('{"step": 1}\n')
         (run / "checkpoint-2").mkdir()
         (run / "checkpoint-2" / "trainer_state.json").write_text('{"global_step": 2}')

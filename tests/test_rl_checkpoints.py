@@ -8,9 +8,10 @@ from dataclasses import asdict
 
 import pytest
 
-from endorm_rl.checkpoints import TRAIN_LOG, checkpoints, reward_summary
+from endorm_rl.checkpoints import reward_summary
 from endorm_rl.evaluate import EvalSettings, scores, stored_result, write_tables
-from endorm_rl.plots import moving_average, plot_run, read_log
+from endorm_rl.plots import moving_average, plot_run
+from endorm_rl.run_dir import TRAIN_LOG, checkpoints, read_log
 
 LOG = [
     {"step": 1, "reward": -10.0, "reward_std": 4.0, "kl": 0.0, "completions/mean_length": 30.0, "rewards/endogenous/mean": -10.0},
@@ -39,7 +40,7 @@ def test_reward_summary_averages_the_window():
 
 def test_plot_writes_a_png_from_the_log(tmp_path):
     (tmp_path / TRAIN_LOG).write_text("\n".join(json.dumps(e) for e in LOG) + "\n")
-    assert [e["step"] for e in read_log(tmp_path / TRAIN_LOG)] == [1, 2, 3]
+    assert [e["step"] for e in read_log(tmp_path)] == [1, 2, 3]
     out = plot_run(tmp_path)
     assert out == tmp_path / "reward_curve.png" and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -101,7 +102,7 @@ def test_a_resumed_run_logs_each_step_once(tmp_path):
 
     log = tmp_path / "train_log.jsonl"
     log.write_text("".join(json.dumps({"step": s, "reward": -s}) + "\n" for s in range(1, 37)), encoding="utf-8")
-    callback, args = TrainLogCallback(log), TrainingArguments(output_dir=str(tmp_path), report_to=[])
+    callback, args = TrainLogCallback(tmp_path), TrainingArguments(output_dir=str(tmp_path), report_to=[])
     callback.on_train_begin(args, TrainerState(global_step=30), TrainerControl())
     callback.on_log(args, TrainerState(global_step=31), TrainerControl(), logs={"reward": 1.0})
     steps = [json.loads(line)["step"] for line in log.read_text(encoding="utf-8").splitlines()]

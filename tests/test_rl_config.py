@@ -13,9 +13,9 @@ import torch
 from safetensors.torch import save_file
 from trl import GRPOConfig
 
-from endorm_rl.checkpoints import CHECKPOINT_INFO, RUN_CONFIG, CheckpointError
 from endorm_rl.cli import main, parse_override, step_list
-from endorm_rl.config import ConfigError, EndoRLConfig, ModelNotFoundError, config_from_dict, load_config, save_config
+from endorm_rl.config import ConfigError, ModelNotFoundError, RunConfig, config_from_dict, load_config
+from endorm_rl.run_dir import CHECKPOINT_INFO, CheckpointError, write_settings
 from endorm_rl.train import load_tokenizer, prepare_run_dir, resume_checkpoint
 
 CONFIGS = Path(__file__).resolve().parents[1] / "rl" / "configs"
@@ -29,20 +29,21 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_paper_config_has_the_paper_defaults():
     config = load_config(CONFIGS / "paper.yaml")
-    assert (config.num_generations, config.temperature, config.beta) == (8, 1.0, 0.01)
-    assert (config.max_prompt_length, config.max_completion_length, config.learning_rate) == (1024, 1024, 1e-6)
-    assert config.reward_config().gamma == 1.0 and config.reward_model is None and config.reward == "endogenous"
-    assert config.loss_type == "grpo" and config.reward_weights is None
+    training, reward = config.training_args, config.reward_args
+    assert (training.num_generations, training.temperature, training.beta) == (8, 1.0, 0.01)
+    assert (config.script_args.max_prompt_length, training.max_completion_length, training.learning_rate) == (1024, 1024, 1e-6)
+    assert reward.reward_config().gamma == 1.0 and reward.reward_model is None and reward.reward == "endogenous"
+    assert training.loss_type == "grpo" and training.reward_weights is None
 
 
 def test_defaults_where_the_file_is_silent(tmp_path):
-    config = load_config(write(tmp_path, "output_dir: x\n"))
+    config = load_config(write(tmp_path, "output_dir: x\n")).training_args
     assert (config.beta, config.learning_rate, config.max_completion_length, config.loss_type) == (0.01, 1e-6, 1024, "grpo")
     assert config.num_generations == 8 and config.report_to == []
 
 
 def test_smoke_config_is_a_grpo_config():
-    config = load_config(CONFIGS / "smoke.yaml", ["--output_dir", "/tmp/x", "--max_steps", "3"])
+    config = load_config(CONFIGS / "smoke.yaml", ["--output_dir", "/tmp/x", "--max_steps", "3"]).training_args
     assert isinstance(config, GRPOConfig)
     assert config.max_steps == 3 and config.output_dir == "/tmp/x"
     assert config.per_device_train_batch_size == config.num_generations == 2
@@ -52,14 +53,15 @@ def test_smoke_config_is_a_grpo_config():
 
 def test_hybrid_normalises_each_reward_within_its_group():
     config = config_from_dict({"output_dir": "/tmp/x", "reward": "hybrid", "hybrid_weight": 2.5})
-    assert config.reward_weights == [1.0, 2.5] and config.multi_objective_aggregation == "normalize_then_sum"
-    assert config.uses_endogenous and config.uses_rule
+    training, reward = config.training_args, config.reward_args
+    assert training.reward_weights == [1.0, 2.5] and training.multi_objective_aggregation == "normalize_then_sum"
+    assert reward.uses_endogenous and reward.uses_rule
     rule = config_from_dict({"output_dir": "/tmp/x", "reward": "rule"})
-    assert rule.reward_weights is None and not rule.uses_endogenous and rule.uses_rule
+    assert rule.training_args.reward_weights is None and not rule.reward_args.uses_endogenous and rule.reward_args.uses_rule
 
 
 def test_any_grpo_field_is_a_key(tmp_path):
-    config = load_config(write(tmp_path, "output_dir: x\ntop_p: 0.9\nsave_total_limit: 2\n"))
+    config = load_config(write(tmp_path, "output_dir: x\ntop_p: 0.9\nsave_total_limit: 2\n")).training_args
     assert (config.top_p, config.save_total_limit) == (0.9, 2)
 
 
@@ -111,7 +113,7 @@ def test_missing_model_is_a_clear_error(tmp_path):
         load_tokenizer(str(tmp_path / "no-such-model"), "model")
 
 
-def write_checkpoint(folder: Path, config: EndoRLConfig | None = None) -> Path:
+def write_checkpoint(folder: Path, config: RunConfig | None = None) -> Path:
     """A checkpoint as the trainer leaves it (weights, trainer state, optimizer, scheduler and RNG states,
     each saved the way transformers' Trainer saves it) plus ``endorm_checkpoint.json`` recording ``config``."""
     folder.mkdir(parents=True)
@@ -123,7 +125,7 @@ def write_checkpoint(folder: Path, config: EndoRLConfig | None = None) -> Path:
     torch.save(torch.optim.lr_scheduler.StepLR(optimizer, 1).state_dict(), folder / "scheduler.pt")
     rng = {"python": random.getstate(), "numpy": np.random.get_state(), "cpu": torch.random.get_rng_state()}
     torch.save(rng, folder / "rng_state.pth")
-    settings = (config or config_from_dict({"output_dir": str(folder.parent)})).run_settings()
+    settings = (config or config_from_dict({"output_dir": str(folder.parent)})).settings
     (folder / CHECKPOINT_INFO).write_text(json.dumps({"step": 1, "config": settings}), encoding="utf-8")
     return folder
 
@@ -149,7 +151,7 @@ def test_a_truncated_checkpoint_is_named(tmp_path):
 
 
 def test_dtype_reaches_the_policy_loader():
-    assert config_from_dict({"output_dir": "/tmp/x", "dtype": "bfloat16"}).model_init_kwargs == {"dtype": "bfloat16"}
+    assert config_from_dict({"output_dir": "/tmp/x", "dtype": "bfloat16"}).training_args.model_init_kwargs == {"dtype": "bfloat16"}
 
 
 def test_metadata_values_are_read_as_yaml():
@@ -174,7 +176,7 @@ def test_an_existing_run_is_not_replaced_without_overwrite(tmp_path):
 def test_resume_refuses_changed_reward_or_grpo_settings(tmp_path):
     run = tmp_path / "run"
     keys = {"output_dir": str(run), "gamma": 1.0, "num_generations": 4, "per_device_train_batch_size": 4}
-    save_config(config_from_dict({**keys, "max_steps": 10}), run / RUN_CONFIG)
+    write_settings(run, config_from_dict({**keys, "max_steps": 10}).settings)
     write_checkpoint(run / "checkpoint-5", config_from_dict({**keys, "max_steps": 10}))
     longer = config_from_dict({**keys, "max_steps": 20})
     assert prepare_run_dir(run, longer, "latest", overwrite=False, force=False) == str(run / "checkpoint-5")
@@ -201,18 +203,19 @@ def test_without_trl_the_cli_names_the_extra(monkeypatch, tmp_path, capsys):
 def test_logging_both_rewards_keeps_each_arm_on_its_own():
     endogenous = config_from_dict({"output_dir": "/tmp/x", "log_both_rewards": True})
     rule = config_from_dict({"output_dir": "/tmp/x", "reward": "rule", "log_both_rewards": True})
-    assert endogenous.uses_rule and endogenous.reward_weights == [1.0, 0.0]
-    assert rule.uses_endogenous and rule.reward_weights == [0.0, 1.0]
-    assert endogenous.multi_objective_aggregation == rule.multi_objective_aggregation == "sum_then_normalize"
+    assert endogenous.reward_args.uses_rule and endogenous.training_args.reward_weights == [1.0, 0.0]
+    assert rule.reward_args.uses_endogenous and rule.training_args.reward_weights == [0.0, 1.0]
+    assert (endogenous.training_args.multi_objective_aggregation == rule.training_args.multi_objective_aggregation
+            == "sum_then_normalize")
 
 
 def test_the_recorded_settings_are_the_keys_given_not_what_trl_derives(tmp_path):
     """``endorm_rl_config.yaml`` holds this config's keys and the TRL keys the file or command line set;
     what TRL fills in itself (accelerator config, generation batch, device flags) stays out."""
     config = load_config(write(tmp_path, "output_dir: x\ntop_p: 0.9\n"), ["--gradient_accumulation_steps", "2"])
-    recorded = config.run_settings()
+    recorded = config.settings
     assert recorded["top_p"] == 0.9 and recorded["gradient_accumulation_steps"] == 2
     assert recorded["reward"] == "endogenous" and recorded["learning_rate"] == 1e-6 and recorded["output_dir"] == "x"
     for derived in ("accelerator_config", "generation_batch_size", "steps_per_generation", "use_cpu", "model_init_kwargs"):
         assert derived not in recorded, derived
-    assert "gradient_accumulation_steps" not in config_from_dict({"output_dir": "x"}).run_settings()
+    assert "gradient_accumulation_steps" not in config_from_dict({"output_dir": "x"}).settings

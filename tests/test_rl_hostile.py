@@ -13,12 +13,13 @@ import pytest
 import torch
 
 from endorm_rl import train as train_module
-from endorm_rl.checkpoints import CHECKPOINT_INFO, RUN_CONFIG, reward_summary
+from endorm_rl.checkpoints import reward_summary
 from endorm_rl.cli import main
-from endorm_rl.config import config_from_dict, load_config, save_config
+from endorm_rl.config import config_from_dict, load_config
 from endorm_rl.evaluate import EvalSettings
 from endorm_rl.plots import plot_run
 from endorm_rl.rewards import MathCorrectness
+from endorm_rl.run_dir import CHECKPOINT_INFO, write_settings
 from endorm_rl.train import prepare_run_dir
 from endorm_tasks.cli.errors import EXIT_DATA, EXIT_USAGE
 
@@ -113,8 +114,8 @@ def test_the_default_max_steps_and_minus_one_still_mean_by_epochs(tmp_path):
     """TRL's -1 ("train for num_train_epochs") stays accepted, given or not; only other values below 1 go."""
     path = tmp_path / "run.yaml"
     path.write_text(f"output_dir: {tmp_path}/run\n{BASE}")
-    assert load_config(path).max_steps == -1
-    assert load_config(path, ["--max_steps", "-1", "--num_train_epochs", "2"]).num_train_epochs == 2
+    assert load_config(path).training_args.max_steps == -1
+    assert load_config(path, ["--max_steps", "-1", "--num_train_epochs", "2"]).training_args.num_train_epochs == 2
 
 
 # ---- item 3: resuming a checkpoint of another run, or one without trainer state ---------------------------
@@ -123,7 +124,7 @@ def make_runs(tmp: Path) -> Path:
     """Run ``ok`` (endogenous reward) with one complete checkpoint; ``b.yaml`` is another run with the rule
     reward; ``same.yaml`` has ok's settings under another output_dir. Returns ok's checkpoint."""
     ok_keys = {"output_dir": str(tmp / "ok"), "num_generations": 2, "per_device_train_batch_size": 2}
-    save_config(config_from_dict(ok_keys), tmp / "ok" / RUN_CONFIG)
+    write_settings(tmp / "ok", config_from_dict(ok_keys).settings)
     checkpoint = write_checkpoint(tmp / "ok" / "checkpoint-2", config_from_dict(ok_keys))
     (tmp / "b.yaml").write_text(f"output_dir: {tmp}/b\n{BASE}reward: rule\n")
     (tmp / "same.yaml").write_text(f"output_dir: {tmp}/same\n{BASE}")
@@ -206,9 +207,9 @@ def test_a_missing_checkpoint_record_can_be_forced(tmp_path):
 
 def test_smoke_checkpoints_are_weights_only():
     """The smoke config saves no optimizer state (a 2-step run wrote 1.6 GB with it), so it is not resumable."""
-    assert load_config(CONFIGS / "smoke.yaml").save_only_model
+    assert load_config(CONFIGS / "smoke.yaml").training_args.save_only_model
     for name in ("paper.yaml", "arith_cpu.yaml", "short_cpu.yaml"):
-        assert not load_config(CONFIGS / name).save_only_model, name
+        assert not load_config(CONFIGS / name).training_args.save_only_model, name
 
 
 # ---- section 6: endorm-rl eval takes lm-eval's spellings --------------------------------------------------

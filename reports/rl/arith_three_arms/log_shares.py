@@ -8,12 +8,12 @@ steps) and steps whose group had no reward variance, hence no gradient (``frac_r
 from pathlib import Path
 from statistics import fmean
 
-from endorm_rl.plots import read_log
+from endorm_rl.run_dir import read_log
 
 HERE = Path(__file__).parent
 
 for arm in ("endogenous", "rule", "hybrid"):
-    steps = read_log(HERE / arm / "train_log.jsonl")
+    steps = read_log(HERE / arm)
     clipped = [e["completions/clipped_ratio"] for e in steps]
     no_variance = fmean(e["frac_reward_zero_std"] for e in steps)
     print(f"{arm}: cut at the limit {fmean(clipped[:10]):.0%} -> {fmean(clipped[-10:]):.0%} (first -> last 10 steps); "
