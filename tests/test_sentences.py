@@ -7,6 +7,7 @@ tiny random model's full logits and against the bundled model's R for the same r
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -311,3 +312,54 @@ def test_rl_reward_cuts_completions_along_the_scored_ids(tiny_llama, smollm2_tok
         bounds = [*starts, len(rewards)]
         assert tuple(starts) == starts_found, text
         assert r == pytest.approx(min(float(discounted[a:b].sum()) for a, b in zip(bounds, bounds[1:])), abs=1e-6)
+
+
+def scored_row_with_sentences(tmp_path, sentences):
+    import json
+    from pathlib import Path
+
+    row = json.loads((Path(__file__).parent / "fixtures" / "scores.jsonl").read_text().splitlines()[0])
+    assert row["tokens"] == ["Hi", " &", " bye", "\n", "<|im_end|>"] and row["token_rewards"] == [2, -4, 1, 0, -0.5]
+    path = tmp_path / "scores.jsonl"
+    path.write_text(json.dumps({**row, "sentences": sentences}) + "\n")
+    return path
+
+
+def test_token_view_draws_a_band_per_unit(tmp_path):
+    import re
+
+    from PIL import Image
+
+    from endorm_tasks.cli import tokens as tokens_cli
+
+    sentences = [{"text": "Hi & bye", "chars": [0, 8], "tokens": [0, 3], "reward": -1.0},
+                 {"text": "\n", "chars": [8, 9], "tokens": [3, 5], "reward": 0.5}]
+    scores = scored_row_with_sentences(tmp_path, sentences)
+    tokens_cli.main([str(scores), "-o", str(tmp_path / "view.html"), "--png", str(tmp_path / "view.png")])
+    page = (tmp_path / "view.html").read_text()
+    bands = re.findall(r'<span class="unit" style="border-color:(#[0-9a-f]{6})" title="unit (\d): R_k=([^"]+)">(.*?)</span>(?=<span class="unit"|</div>)', page, re.S)
+    # unit scale = max |R_k| = 1: -1 is full red (215, 48, 39), +0.5 halfway from white to green (26, 152, 80)
+    assert [(colour, k, r) for colour, k, r, _ in bands] == [("#d73027", "1", "-1.0000"), ("#8ccca8", "2", "+0.5000")]
+    assert [re.findall(r'title="t=(\d)', inner) for *_, inner in bands] == [["1", "2", "3"], ["4", "5"]]
+    assert "<td>1-3</td><td>-1.0000</td><td><pre>Hi &amp; bye</pre></td>" in page
+    with Image.open(tmp_path / "view.png") as image:
+        assert image.size[1] > 600  # the two panels: 6.4 in at 120 dpi, one panel is 4.2 in
+
+
+@pytest.mark.parametrize(
+    "sentences, message",
+    [
+        ([{"text": "x", "tokens": [0, 3], "reward": 1.0}], "the sentences' tokens end at 3, but the row has 5 tokens"),
+        ([{"text": "x", "tokens": [0, 2], "reward": 1.0}, {"text": "y", "tokens": [3, 5], "reward": 1.0}], r"sentences\[2\] tokens \[3, 5\] should start at token 2"),
+        ([{"text": "x", "tokens": [0, 5], "reward": float("nan")}], r"sentences\[1\] should hold"),
+        ("not a list", "field 'sentences' should be a non-empty list"),
+    ],
+)
+def test_token_view_refuses_sentences_that_do_not_tile_the_tokens(tmp_path, capsys, sentences, message):
+    from endorm_tasks.cli import tokens as tokens_cli
+
+    scores = scored_row_with_sentences(tmp_path, sentences)
+    with pytest.raises(SystemExit) as exit_info:
+        tokens_cli.main([str(scores), "-o", str(tmp_path / "view.html")])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 4 and "\n" not in err and re.search(message, err), err

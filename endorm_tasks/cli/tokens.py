@@ -1,6 +1,8 @@
 """``endorm-tokens``: HTML (and PNG) view of the per-token endogenous rewards of one scored response.
 
-Input: the JSONL written by ``endorm-score --per_token``; ``--row N`` picks the N-th row (from 1).
+Input: the JSONL written by ``endorm-score --per_token``; ``--row N`` picks the N-th row (from 1). A row
+scored with ``--per_sentence`` too is shown with its sentence units: a band per unit coloured by its
+reward R_k in the HTML, a panel of the units' R_k above the token bars in the PNG.
 Exit codes: 0 = written; 2 = bad option value; 4 = the scores file is missing or lacks the row or fields.
 """
 
@@ -33,7 +35,7 @@ def render(args: argparse.Namespace) -> None:
     if args.png:
         from endorm_tasks.reporting.plots import token_reward_bars
 
-        token_reward_bars(row["tokens"], [float(r) for r in row["token_rewards"]], title, args.png, args.scale)
+        token_reward_bars(row["tokens"], [float(r) for r in row["token_rewards"]], title, args.png, args.scale, row.get("sentences"))
         print(args.png)
 
 

@@ -35,11 +35,19 @@ def dsp_heatmap(cells: list[list[float | None]], labels: list[str], title: str, 
     fig.savefig(path, dpi=120, metadata=PNG_METADATA)
 
 
-def token_reward_bars(tokens: list[str], rewards: list[float], title: str, path: Path, scale: float | None = None) -> None:
-    """Bar per token r_t, coloured on the same scale as the HTML view, token text under each bar."""
+def token_reward_bars(
+    tokens: list[str], rewards: list[float], title: str, path: Path, scale: float | None = None, sentences: list[dict] | None = None
+) -> None:
+    """Bar per token r_t, coloured on the same scale as the HTML view, token text under each bar; with
+    ``sentences`` (``endorm-score --per_sentence``) a band per unit above, as high as its reward R_k."""
     scale = colour_scale(rewards, scale)
-    fig = Figure(figsize=(min(40.0, max(6.0, 0.28 * len(tokens))), 4.2), layout="constrained")
-    ax = fig.add_subplot()
+    width = min(40.0, max(6.0, 0.28 * len(tokens)))
+    fig = Figure(figsize=(width, 6.4 if sentences else 4.2), layout="constrained")
+    if sentences:
+        bands, ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, 2])
+        sentence_bands(bands, sentences)
+    else:
+        ax = fig.add_subplot()
     ax.bar(range(len(rewards)), rewards, color=[reward_colour(r, scale) for r in rewards], edgecolor="#555", linewidth=0.3)
     ax.axhline(0.0, color="#555", linewidth=0.6)
     if len(tokens) <= MAX_LABELLED_TOKENS:
@@ -48,6 +56,18 @@ def token_reward_bars(tokens: list[str], rewards: list[float], title: str, path:
         ax.set_xticks(range(len(tokens)), labels, rotation=90, fontsize=7, parse_math=False)
     ax.set_xlabel("response token")
     ax.set_ylabel("endogenous reward r_t")
-    ax.set_title(title, fontsize=10, parse_math=False)
+    (bands if sentences else ax).set_title(title, fontsize=10, parse_math=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, metadata=PNG_METADATA)
+
+
+def sentence_bands(ax, sentences: list[dict]) -> None:
+    """One bar per sentence unit over its tokens' positions, as high as its reward R_k, numbered."""
+    values = [float(u["reward"]) for u in sentences]
+    scale = colour_scale(values)
+    for k, (unit, value) in enumerate(zip(sentences, values), start=1):
+        start, end = unit["tokens"]
+        ax.bar(start - 0.5, value, width=end - start, align="edge", color=reward_colour(value, scale), edgecolor="#555", linewidth=0.5)
+        ax.text((start + end - 1) / 2, value / 2, str(k), ha="center", va="center", fontsize=7)
+    ax.axhline(0.0, color="#555", linewidth=0.6)
+    ax.set_ylabel("sentence reward R_k")
