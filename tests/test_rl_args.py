@@ -160,6 +160,7 @@ def test_the_committed_runs_record_what_their_config_gives(arm):
     committed = ARMS_REPORT / arm / RUN_CONFIG
     assert yaml.safe_dump(config.settings, sort_keys=False) == committed.read_text(encoding="utf-8")
     assert changed_settings(yaml.safe_load(committed.read_text(encoding="utf-8")), config) == {}
+    assert load_config(committed).settings == config.settings  # a recorded config is a config of the same run
 
 
 def test_the_recorded_trl_keys_are_those_the_file_names_or_the_command_line_changes(tmp_path):
