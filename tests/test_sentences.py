@@ -363,3 +363,45 @@ def test_token_view_refuses_sentences_that_do_not_tile_the_tokens(tmp_path, caps
         tokens_cli.main([str(scores), "-o", str(tmp_path / "view.html")])
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 4 and "\n" not in err and re.search(message, err), err
+
+
+SCORE_ROWS = [
+    {"id": "a", "prompt": "What is the capital of France?", "response": "Paris. It is on the Seine.\n\n- about 2 million people"},
+    {"id": "b", "prompt": "Show code.", "response": "Here:\n```python\nprint('hi. there')\n```\nThat prints it."},
+    {"id": "c", "prompt": "Say nothing.", "response": ""},
+]
+
+
+def test_endorm_score_per_sentence_writes_units_that_add_up_to_r(tmp_path, smollm2, smollm2_path, capsys):
+    import json
+
+    from endorm_tasks.cli.score import main as score_main
+    from endorm_tasks.cli.tokens import main as tokens_main
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in SCORE_ROWS))
+    out, plain = tmp_path / "out.jsonl", tmp_path / "plain.jsonl"
+    score_main([str(source), "-o", str(out), "--model", str(smollm2_path), "--per_sentence", "--per_token"])
+    score_main([str(source), "-o", str(plain), "--model", str(smollm2_path)])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    plain_rows = [json.loads(line) for line in plain.read_text().splitlines()]
+    assert [[u["text"] for u in row["sentences"]] for row in rows] == [
+        ["Paris. ", "It is on the Seine.\n\n", "- about 2 million people"],
+        ["Here:\n", "```python\nprint('hi. there')\n```\n", "That prints it."],
+        [""],
+    ]
+    for row, base in zip(rows, plain_rows):
+        assert "sentences" not in base
+        assert math.fsum(u["reward"] for u in row["sentences"]) == pytest.approx(base["reward"], abs=1e-6)
+        assert all(row["response"][a:b] == u["text"] for u in row["sentences"] for a, b in [u["chars"]])
+        spans = [u["tokens"] for u in row["sentences"]]
+        assert spans[0][0] == 0 and spans[-1][1] == row["n_tokens"] and all(x[1] == y[0] for x, y in zip(spans, spans[1:]))
+        # each unit's R_k is the sum of its tokens' rewards (gamma 1)
+        for unit in row["sentences"]:
+            assert unit["reward"] == pytest.approx(math.fsum(row["token_rewards"][unit["tokens"][0] : unit["tokens"][1]]), abs=1e-6)
+    tokens_main([str(out), "--row", "2", "-o", str(tmp_path / "view.html")])
+    assert (tmp_path / "view.html").read_text().count('class="unit"') == 3
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:  # a resume must keep the flag
+        score_main([str(source), "-o", str(plain), "--model", str(smollm2_path), "--per_sentence", "--resume"])
+    assert exit_info.value.code == 2 and "was written without --per_sentence" in capsys.readouterr().err

@@ -3,7 +3,9 @@
 Writes one JSON line per input row: the row's own fields (``id`` and any others kept), the reward R,
 the number of scored tokens, the reward configuration and ``scorer``, what scored the row (the model as
 named, its resolved path, hub revision and a fingerprint of its files; the prompt format, dtype and
-device); ``--per_token`` adds the token strings and their rewards r_t (input to ``endorm-tokens``).
+device); ``--per_token`` adds the token strings and their rewards r_t (input to ``endorm-tokens``);
+``--per_sentence`` adds the response's sentence units, each with its text, character span, token span
+and reward R_k (docs/definitions.md#sentence-reward).
 Rows are written and flushed as they are scored, so an interrupted run keeps its work and ``--resume``
 continues it. A resume must find the input rows unchanged and the same reward options, model, prompt
 format and dtype (each difference is named); only the device may change, which moves a reward by
@@ -41,7 +43,7 @@ from endorm_tasks.reward.config import RewardConfig, StatsSettings, SweepSetting
 if TYPE_CHECKING:
     from endorm_tasks.reward.scorer import EndoScorer
 
-OUTPUT_FIELDS: tuple[str, ...] = ("reward", "n_tokens", "config", "scorer", "tokens", "token_rewards")
+OUTPUT_FIELDS: tuple[str, ...] = ("reward", "n_tokens", "config", "scorer", "tokens", "token_rewards", "sentences")
 """Fields endorm-score adds to each row; an input row must not already hold them."""
 RESUMED_SETTINGS: tuple[str, ...] = ("model_fingerprint", "prompt_format", "dtype")
 """The ``scorer`` entries a resume must match. Not the device: it changes a reward only by rounding,
@@ -66,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt_format", choices=PROMPT_FORMATS, default="chat")
     add_arguments(p, SweepSettings, StatsSettings)
     p.add_argument("--per_token", action="store_true", help="also write tokens and per-token rewards")
+    p.add_argument("--per_sentence", action="store_true",
+                   help="also write the sentence units: text, chars and tokens ([start, end)), reward R_k")
     p.add_argument("--dtype", default="float32", help="model weights dtype (float32 on CPU; bfloat16 on GPU)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when available)")
     p.add_argument("--trust_remote_code", action="store_true", help="allow model code from the hub (off by default)")
@@ -223,10 +227,11 @@ class OutputFile:
         self.close()
 
 
-def resumed_rows(output: OutputFile, rows: list[dict], source: Path, per_token: bool) -> list[dict]:
+def resumed_rows(output: OutputFile, rows: list[dict], source: Path, per_token: bool, per_sentence: bool = False) -> list[dict]:
     """The rows ``output`` already holds, checked against the input rows by position: each must carry
-    exactly the input row's fields (none changed, dropped or added) and the same --per_token. A last line
-    cut short by a crash is dropped. Settings are checked by ``check_settings`` once the model is known."""
+    exactly the input row's fields (none changed, dropped or added) and the same --per_token and
+    --per_sentence. A last line cut short by a crash is dropped. Settings are checked by ``check_settings``
+    once the model is known."""
     path = output.path
     data = path.read_bytes()
     output.keep = len(data)
@@ -247,9 +252,10 @@ def resumed_rows(output: OutputFile, rows: list[dict], source: Path, per_token: 
         if changes:
             raise UsageError(f"--resume: {path} row {number} does not match {source} row {number} (field "
                              f"{'; field '.join(changes)}); it is not an output of this input (use --overwrite)")
-        if ("token_rewards" in old) != per_token:
-            flag = "with" if "token_rewards" in old else "without"
-            raise UsageError(f"--resume: {path} row {number} was written {flag} --per_token; give the same flag")
+        for field, flag, given in (("token_rewards", "--per_token", per_token), ("sentences", "--per_sentence", per_sentence)):
+            if (field in old) != given:
+                written = "with" if field in old else "without"
+                raise UsageError(f"--resume: {path} row {number} was written {written} {flag}; give the same flag")
     return done
 
 
@@ -336,7 +342,7 @@ def chunks(rows: list[dict], start: int, limit: int = CHUNK_ROWS) -> Iterator[ra
             begin = i
 
 
-def output_row(row: dict, scored, tokenizer, per_token: bool, where: str, scorer: dict) -> dict:
+def output_row(row: dict, scored, tokenizer, per_token: bool, where: str, scorer: dict, per_sentence: bool = False) -> dict:
     """The input row with its reward and what scored it; a non-finite reward is an error, never written."""
     rewards = [float(r) for r in scored.token_rewards]
     if not math.isfinite(scored.reward) or not all(map(math.isfinite, rewards)):
@@ -348,6 +354,10 @@ def output_row(row: dict, scored, tokenizer, per_token: bool, where: str, scorer
     if per_token:
         out["tokens"] = [tokenizer.decode([t]) for t in scored.token_ids]
         out["token_rewards"] = rewards
+    if per_sentence:
+        from endorm_tasks.reward.sentences import scored_sentences
+
+        out["sentences"] = [unit.as_dict() for unit in scored_sentences(scored)]
     return out
 
 
@@ -407,7 +417,7 @@ def score_file(args: argparse.Namespace, progress: Progress) -> None:
     with OutputFile(args.output) as output:
         if output.size > 0 and not (args.resume or args.overwrite):
             raise UsageError(f"{args.output} exists; pass --resume to continue it or --overwrite to replace it")
-        done = resumed_rows(output, rows, args.input, args.per_token) if args.resume else []
+        done = resumed_rows(output, rows, args.input, args.per_token, args.per_sentence) if args.resume else []
         progress.done, progress.where = len(done), str(args.output)
         scoring = load_scoring(args, config, device)
         check_settings(done, args.output, config, scoring.record)
@@ -433,8 +443,10 @@ def write_scores(args: argparse.Namespace, scoring: Scoring, rows: list[dict], s
                         contexts.append(row_context(scoring.renderer, rows[i], args.prompt_format))
                     except FormatError as err:
                         raise FormatError(f"{name}: {err}") from err
-                scored = scoring.scorer.score(contexts, [rows[i]["response"] for i in chunk], names=names)
-                text = jsonl_text((output_row(rows[i], s, scoring.tokenizer, args.per_token, name, scoring.record)
+                scored = scoring.scorer.score(contexts, [rows[i]["response"] for i in chunk], names=names,
+                                              units=args.per_sentence)
+                text = jsonl_text((output_row(rows[i], s, scoring.tokenizer, args.per_token, name, scoring.record,
+                                              args.per_sentence)
                                    for i, s, name in zip(chunk, scored, names)), allow_nan=False)
             except ValueError as err:  # a row that cannot be scored: the rows before it stay written
                 if progress.done and progress.where != "stdout":
