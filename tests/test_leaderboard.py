@@ -302,3 +302,32 @@ def test_samples_on_other_documents_than_the_item_set_says_are_refused(tmp_path)
     samples.write_text(samples.read_text().replace('"doc1"', '"doc9"'))
     with pytest.raises(DataError, match="not the same documents"):
         build_report(load_runs([tmp_path / "r"]))
+
+
+def write_rl_step(root: Path, arm: str, step: int, flexible: float) -> Path:
+    """An endorm-rl eval file: lm-eval's results of one checkpoint, with the step and the settings."""
+    results = {task: {"acc,flexible-extract": flexible, "acc_stderr,flexible-extract": 0.1, "acc,strict-match": 0.0,
+                      "acc_stderr,strict-match": 0.0}
+               for task in ("endorm_arith_add", "endorm_arith_sub", "endorm_arith_mul", "endorm_arith")}
+    path = root / arm / "eval" / f"step-{step}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"step": step, "model": f"runs/{arm}/checkpoint-{step}", "results": results,
+                                "settings": {"tasks": ["endorm_arith"], "metadata": {"arith_n": 90}, "limit": None,
+                                             "gen_kwargs": "max_gen_toks=64"}}))
+    return path
+
+
+def test_rl_checkpoints_against_the_shared_base(tmp_path):
+    files = [write_rl_step(tmp_path, "endogenous", 0, 0.1), write_rl_step(tmp_path, "rule", 0, 0.1),
+             write_rl_step(tmp_path, "endogenous", 30, 0.25), write_rl_step(tmp_path, "rule", 30, 0.05)]
+    report = build_report(load_runs(files))
+    table = tables(report)["RL checkpoints on held-out arithmetic, flexible-extract"]
+    assert [r[:2] for r in table.rows] == [["base", "0"], ["endogenous", "30"], ["rule", "30"]]
+    assert row(table, "endogenous", "30")["All"] == "25.0 ± 10.0 (+15.0)" and row(table, "rule", "30")["Add"] == "5.0 ± 10.0 (-5.0)"
+    assert "Math (Table 3 layout)" not in [s.title for s in report.sections]  # the RL files only feed their own section
+
+
+def test_rl_arms_with_different_bases_are_refused(tmp_path):
+    files = [write_rl_step(tmp_path, "endogenous", 0, 0.1), write_rl_step(tmp_path, "rule", 0, 0.2)]
+    with pytest.raises(DataError, match="every arm's step-0 file must hold the same base-model results"):
+        build_report(load_runs(files))

@@ -434,7 +434,7 @@ def _with_delta(cell: Metric | None, base: Metric | None) -> str:
 
 
 def math_section(runs: Sequence[Run], baseline: str | None) -> Section | None:
-    math_runs = [run for run in runs if any(task in run.metrics for task, _ in MATH_TASKS)]
+    math_runs = [run for run in runs if run.rl_step is None and any(task in run.metrics for task, _ in MATH_TASKS)]
     if not math_runs:
         return None
     base = next((run for run in math_runs if run.label == baseline), None)
@@ -477,7 +477,7 @@ def math_section(runs: Sequence[Run], baseline: str | None) -> Section | None:
 def easy_math_section(runs: Sequence[Run]) -> Section | None:
     """One row per run and answer extraction: the three operations, their mean, MATH-500 levels 1-2."""
     rows = []
-    for run in runs:
+    for run in (r for r in runs if r.rl_step is None):
         for extraction in EXTRACTIONS:
             if not has_extraction(run, EASY_MATH_TASKS, extraction):
                 continue
@@ -495,6 +495,44 @@ def easy_math_section(runs: Sequence[Run]) -> Section | None:
     )
     header = ["Model", "Extraction", *(name for _, name in ARITHMETIC_TASKS), "Arithmetic", "MATH500 L1-2", "Timeouts"]
     return Section("Easy math (generated arithmetic, MATH-500 levels 1-2)", [intro, Table(header, rows)])
+
+
+# RL checkpoints (endorm-rl eval files)
+
+
+def arithmetic_cells(run: Run, extraction: str) -> list[Metric | None]:
+    """Add, Sub, Mul and the whole ``endorm_arith`` task (lm-eval's mean over its problems)."""
+    tasks = [task for task, _ in ARITHMETIC_TASKS] + ["endorm_arith"]
+    return [math_metric(run, task, "acc", extraction) for task in tasks]
+
+
+def rl_section(runs: Sequence[Run]) -> Section | None:
+    """Held-out arithmetic of every evaluated RL checkpoint against the base model (step 0) on the same
+    problems: one table per answer extraction, (+x.x) = points against the base."""
+    rl_runs = sorted((r for r in runs if r.rl_step is not None and "endorm_arith" in r.metrics),
+                     key=lambda r: (r.rl_step != 0, r.rl_arm, r.rl_step))
+    if not rl_runs:
+        return None
+    base = rl_runs[0] if rl_runs[0].rl_step == 0 else None
+    evaluated = [r for r in rl_runs if r.rl_step != 0]
+    shared = [r for r in rl_runs if r.rl_step == 0]
+    if base is None or any(r.metrics != base.metrics for r in shared):
+        raise DataError("RL results: every arm's step-0 file must hold the same base-model results "
+                        f"({', '.join(r.source for r in shared) or 'none found'})")
+    header = ["Arm", "Step", *(name for _, name in ARITHMETIC_TASKS), "All"]
+
+    def table(extraction: str) -> Table:
+        base_cells = arithmetic_cells(base, extraction)
+        rows = [["base", "0", *map(percent, base_cells)]]
+        rows += [[r.rl_arm, str(r.rl_step), *(_with_delta(c, b) for c, b in zip(arithmetic_cells(r, extraction), base_cells))]
+                 for r in evaluated]
+        return Table(header, rows, f"RL checkpoints on held-out arithmetic, {extraction}")
+
+    settings = base.rl_settings
+    intro = (f"Accuracy (%) ± standard error of each evaluated checkpoint on the same held-out problems "
+             f"(`endorm-rl eval`: metadata `{settings.get('metadata')}`, gen_kwargs `{settings.get('gen_kwargs')}`, "
+             f"limit {settings.get('limit')}); (+x.x) = points against the base model (step 0).")
+    return Section("RL checkpoints (held-out arithmetic)", [intro, table(FLEXIBLE_EXTRACT), table(STRICT_MATCH)])
 
 
 # Reward-configuration sweep
@@ -603,6 +641,7 @@ def build_report(
         multifaceted_section(runs),
         math_section(runs, baseline),
         easy_math_section(runs),
+        rl_section(runs),
         sweep_section(*sweep) if sweep else None,
         sources_section(runs),
     ]

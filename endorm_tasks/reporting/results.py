@@ -79,6 +79,12 @@ class Run:
     """Task or group name -> the documents its metrics come from (``item_set``)."""
     path: Path | None = None
     """The results file, when it was read from one (its ``--log_samples`` files lie beside it)."""
+    rl_step: int | None = None
+    """For an ``endorm-rl eval`` file (``<run>/eval/step-<N>.json``): the checkpoint's training step."""
+    rl_arm: str = ""
+    """For an ``endorm-rl eval`` file: its run directory's name (the reward arm of an experiment)."""
+    rl_settings: dict[str, Any] = field(default_factory=dict)
+    """For an ``endorm-rl eval`` file: the evaluation settings it records (tasks, metadata, gen_kwargs)."""
 
     def metric(self, task: str, name: str) -> Metric | None:
         """The metric ``name`` of ``task``, or None when the run does not have it."""
@@ -435,6 +441,12 @@ def load_run(path: Path, source: str | None = None) -> Run:
         raise DataError(f"{path}: expected a JSON object (an lm-eval results file), got {type(data).__name__}")
     run = run_from_dict(data, source or path.name)
     run.path = path
+    if isinstance(data.get("step"), int) and isinstance(data.get("settings"), dict):
+        # endorm-rl eval's own file: lm-eval's results of one checkpoint, in <run>/eval/step-<N>.json
+        run.rl_step, run.rl_settings = data["step"], data["settings"]
+        run.rl_arm = path.resolve().parent.parent.name
+        run.source = "/".join(path.resolve().parts[-3:])  # <arm>/eval/step-<N>.json: the bare name repeats per arm
+        run.model, run.model_path = run.rl_arm, str(data.get("model") or "")
     return run
 
 
