@@ -405,3 +405,66 @@ def test_endorm_score_per_sentence_writes_units_that_add_up_to_r(tmp_path, smoll
     with pytest.raises(SystemExit) as exit_info:  # a resume must keep the flag
         score_main([str(source), "-o", str(plain), "--model", str(smollm2_path), "--per_sentence", "--resume"])
     assert exit_info.value.code == 2 and "was written without --per_sentence" in capsys.readouterr().err
+
+
+def sentence_report():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "reports" / "sentence" / "sentence_report.py"
+    spec = importlib.util.spec_from_file_location("sentence_report", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_report_aligns_units_by_text():
+    report = sentence_report()
+    chosen = ["A. ", "B is x. ", "C. ", "D."]
+    rejected = ["A. ", "B is y. ", "C. ", "New. ", "D."]
+    assert report.aligned_units(chosen, rejected) == [(0, 0, False), (1, 1, True), (2, 2, False), (3, 4, False)]
+    assert report.aligned_units(["A. ", "B."], ["X. ", "Y. ", "B."]) == [(1, 2, False)]  # 1 replaced by 2: unpaired
+
+
+def test_report_localisation_against_the_scorers_sentence_rewards(tmp_path, tiny_llama, smollm2_tokenizer):
+    from endorm_tasks.sweep.grid import rmbench_requests, score_requests
+    from endorm_tasks.sweep.token_store import RunMeta, load_store, save_store
+
+    report = sentence_report()
+    tok = smollm2_tokenizer
+    docs = [
+        {"id": "chat/1", "domain": "chat", "prompt": "How is bread made?",
+         "chosen": ["With flour.", "Mix flour and water. Bake it. Eat it.", "- flour\n- water\n\nBake."],
+         "rejected": ["With sand.", "Mix sand and water. Bake it. Eat it.", "Bake it. Then eat sand."]},
+        {"id": "chat/2", "domain": "chat", "prompt": "Colour of the sky?",
+         "chosen": ["Blue.", "It is blue. Mostly.", "Blue, and green at dusk."],
+         "rejected": ["Green.", "It is green. Mostly.", "It is green today."]},
+    ]
+    chat = {"chat/1": {"error_key": "sand"}, "chat/2": {"error_key": "green"}}
+    metas, stats = score_requests(EndoScorer(tiny_llama, tok), rmbench_requests(docs))
+    save_store(tmp_path, RunMeta("rmbench", "tiny", 1.0, True, "chat", "test"), metas, stats)
+    store = load_store(tmp_path)
+    result = report.localisation(store, chat, {d["id"]: d for d in docs}, tok, RewardConfig(gamma=0.9))
+
+    context = lambda doc: render_context(Renderer.from_tokenizer(tok), doc["prompt"], None, "chat")  # noqa: E731
+    scorer = EndoScorer(tiny_llama, tok, RewardConfig(gamma=0.9))
+    expected_lowest, expected_drop = [], []
+    for doc in docs:
+        key = chat[doc["id"]]["error_key"]
+        for style in range(3):
+            if key in doc["chosen"][style]:
+                continue
+            [chosen, rejected] = scorer.score([context(doc)] * 2, [doc["chosen"][style], doc["rejected"][style]], units=True)
+            units = scored_sentences(rejected)
+            low = min(units, key=lambda u: u.reward)
+            expected_lowest.append({"item": doc["id"], "style": style, "units": len(units),
+                                    "key_units": sum(key in u.text for u in units), "hit": key in low.text})
+            pairs = report.aligned_units([u.text for u in scored_sentences(chosen)], [u.text for u in units])
+            if 0 < sum(e for *_, e in pairs) < len(pairs):
+                before = scored_sentences(chosen)
+                i, j, edited = max(pairs, key=lambda p: before[p[0]].reward - units[p[1]].reward)
+                expected_drop.append({"item": doc["id"], "style": style, "paired": len(pairs), "edited": sum(e for *_, e in pairs), "hit": edited})
+    assert result["rows"] == {"lowest": expected_lowest, "drop": expected_drop}
+    assert [r["style"] for r in expected_drop] == [1, 1]  # "Mix sand ..." and "It is green." are the edited units
+    assert result["n_rejected"] == 5 and result["n_skipped_key_in_chosen"] == 1  # chat/2's chosen[2] holds "green"
+    assert result["chance_mean_1_over_units"] == pytest.approx(sum(1 / r["units"] for r in expected_lowest) / 5)
