@@ -13,10 +13,8 @@ within problems (R minus its problem's mean), since R's scale moves with the pro
 from __future__ import annotations
 
 import json
-import math
 import random
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import fmean
@@ -24,7 +22,9 @@ from statistics import fmean
 from endorm_tasks.mathbench.answers import EXTRACTIONS
 from endorm_tasks.mathbench.arithmetic import problems_at_levels
 from endorm_tasks.mathbench.check import check_answers
+from endorm_tasks.rendering import markdown_table, number, percent
 from endorm_tasks.reward.config import SweepSettings
+from endorm_tasks.statistics import mean_and_se, pearson
 
 REWARD_PICKS: dict[str, SweepSettings] = {
     "EndoRM default (gamma 1, sum, soft_bellman)": SweepSettings(),
@@ -88,21 +88,6 @@ def generate(model, tokenizer, docs: list[dict], settings: BestOfNSettings) -> l
     return out
 
 
-def mean_and_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and its standard error over problems."""
-    n = len(values)
-    mean = fmean(values)
-    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
-    return mean, math.sqrt(var / n)
-
-
-def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
-    mx, my = fmean(x), fmean(y)
-    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
-    sxx, syy = sum((a - mx) ** 2 for a in x), sum((b - my) ** 2 for b in y)
-    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else None
-
-
 def within(values_by_problem: list[list[float]]) -> list[float]:
     """Each value minus its problem's mean."""
     return [v - fmean(vs) for vs in values_by_problem for v in vs]
@@ -154,16 +139,12 @@ def markdown(summary: dict, settings: BestOfNSettings) -> str:
         f"(levels {settings.levels or 'all'}), base model `{settings.model}`, temperature {settings.temperature}, "
         f"≤ {settings.max_new_tokens} new tokens, answers read by `{settings.extraction}`, seed {settings.seed}.",
         "",
-        "| pick | accuracy (%) | ± se |",
-        "| --- | ---: | ---: |",
+        markdown_table(["pick", "accuracy (%)", "± se"],
+                       [[name, percent(p["accuracy"]), percent(p["stderr"])] for name, p in summary["picks"].items()], right_from=1),
     ]
-    for name, pick in summary["picks"].items():
-        lines.append(f"| {name} | {100 * pick['accuracy']:.1f} | {100 * pick['stderr']:.1f} |")
     keys = list(next(iter(summary["correlations"].values())))
-    lines += ["", "| reward | " + " | ".join(keys) + " |", "| --- |" + " ---: |" * len(keys)]
-    for name, values in summary["correlations"].items():
-        cells = ["–" if values[k] is None else f"{values[k]:+.2f}" for k in keys]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    correlations = [[name, *(number(values[k], sign=True) for k in keys)] for name, values in summary["correlations"].items()]
+    lines += ["", markdown_table(["reward", *keys], correlations, right_from=1)]
     return "\n".join(lines) + "\n"
 
 

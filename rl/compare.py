@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from endorm_rl.evaluate import cell
 from endorm_rl.plots import SMOOTHING, logged, moving_average
 from endorm_rl.run_dir import has_settings, read_eval_rows, read_log, read_settings
+from endorm_tasks.rendering import DASH, markdown_table, number
 from endorm_tasks.reporting.plots import PNG_METADATA
 
 WINDOW = 10
@@ -41,10 +42,6 @@ def window_mean(entries: list[dict], key: str, last: bool) -> float | None:
     return fmean(values) if values else None
 
 
-def fmt(value: float | None, digits: int = 2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 def eval_columns(evals: dict[str, list[dict]]) -> list[str]:
     """Every held-out column any arm was evaluated on, sorted."""
     return sorted({c for rows in evals.values() for r in rows for c in r["scores"]})
@@ -53,27 +50,23 @@ def eval_columns(evals: dict[str, list[dict]]) -> list[str]:
 def table(logs: dict[str, list[dict]], evals: dict[str, list[dict]]) -> str:
     """Markdown: per arm, steps done, rewards over the first and last ``WINDOW`` steps, KL, length,
     then held-out accuracy by evaluated step."""
-    lines = [
-        f"| arm | steps | reward (first {WINDOW}) | reward (last {WINDOW}) | correct (first {WINDOW}) | "
-        f"correct (last {WINDOW}) | KL (last {WINDOW}) | length (first → last {WINDOW}) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    header = ["arm", "steps", f"reward (first {WINDOW})", f"reward (last {WINDOW})", f"correct (first {WINDOW})",
+              f"correct (last {WINDOW})", f"KL (last {WINDOW})", f"length (first → last {WINDOW})"]
     correct, length = CORRECT_KEY, "completions/mean_length"
-    for arm, entries in logs.items():
-        lines.append(
-            f"| {arm} | {entries[-1]['step']} | {fmt(window_mean(entries, 'reward', False))} | "
-            f"{fmt(window_mean(entries, 'reward', True))} | {fmt(window_mean(entries, correct, False))} | "
-            f"{fmt(window_mean(entries, correct, True))} | {fmt(window_mean(entries, 'kl', True), 4)} | "
-            f"{fmt(window_mean(entries, length, False), 1)} → {fmt(window_mean(entries, length, True), 1)} |"
-        )
+    rows = [
+        [arm, str(entries[-1]["step"]), number(window_mean(entries, "reward", False)),
+         number(window_mean(entries, "reward", True)), number(window_mean(entries, correct, False)),
+         number(window_mean(entries, correct, True)), number(window_mean(entries, "kl", True), 4),
+         f"{number(window_mean(entries, length, False), 1)} → {number(window_mean(entries, length, True), 1)}"]
+        for arm, entries in logs.items()
+    ]
+    blocks = [markdown_table(header, rows, right_from=1)]
     columns = eval_columns(evals)
     if columns:
-        lines += ["", "Held-out accuracy (%, ± standard error) by step:", "",
-                  "| arm | step | " + " | ".join(columns) + " |", "| --- | ---: |" + " ---: |" * len(columns)]
-        for arm, rows in evals.items():
-            for r in rows:
-                lines.append(f"| {arm} | {r['step']} | " + " | ".join(cell(*r["scores"][c]) if c in r["scores"] else "–" for c in columns) + " |")
-    return "\n".join(lines) + "\n"
+        steps = [[arm, str(r["step"]), *(cell(*r["scores"][c]) if c in r["scores"] else DASH for c in columns)]
+                 for arm, rows in evals.items() for r in rows]
+        blocks += ["Held-out accuracy (%, ± standard error) by step:", markdown_table(["arm", "step", *columns], steps, right_from=1)]
+    return "\n\n".join(blocks) + "\n"
 
 
 def smoothed(ax, steps: list[int], values: list[float], label: str | None = None) -> None:

@@ -25,8 +25,7 @@ from endorm_rl.run_dir import (
     write_json_atomic,
 )
 from endorm_tasks.data_sources import DataError
-from endorm_tasks.reporting.leaderboard import percent
-from endorm_tasks.reporting.results import Metric
+from endorm_tasks.rendering import DASH, markdown_table, percent
 from endorm_tasks.reporting.summaries import metric_columns
 
 
@@ -129,8 +128,8 @@ def evaluate_run(
 
 
 def cell(value: float, stderr: float | None) -> str:
-    """``percent`` of the leaderboard; a NaN or infinite stderr (a stored table may hold one) is left out."""
-    return percent(Metric(value, stderr if stderr is not None and math.isfinite(stderr) else None))
+    """``70.2 ± 1.3`` in percent points; a NaN or infinite stderr (a stored table may hold one) is left out."""
+    return percent(value, stderr if stderr is not None and math.isfinite(stderr) else None)
 
 
 def write_tables(rows: list[dict[str, Any]], settings: EvalSettings, out_dir: Path) -> None:
@@ -141,9 +140,7 @@ def write_tables(rows: list[dict[str, Any]], settings: EvalSettings, out_dir: Pa
         f"Metric `{settings.metric}` (%, ± standard error), limit {settings.limit}, "
         f"gen_kwargs `{settings.gen_kwargs or 'task defaults'}`, metadata `{settings.metadata}`.",
         "",
-        "| step | " + " | ".join(tasks) + " |",
-        "|---:|" + "---:|" * len(tasks),
+        markdown_table(["step", *tasks], [[str(r["step"]), *(cell(*r["scores"][t]) if t in r["scores"] else DASH for t in tasks)]
+                                          for r in rows], right_from=0, compact=True),
     ]
-    for r in rows:
-        lines.append(f"| {r['step']} | " + " | ".join(cell(*r["scores"][t]) if t in r["scores"] else "–" for t in tasks) + " |")
     (out_dir / "by_step.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

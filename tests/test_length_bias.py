@@ -6,7 +6,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from endorm_tasks.sweep.grid import rmbench_requests, store_length_bias
-from endorm_tasks.sweep.length_bias import accuracy_by_bin, bin_labels, pearson, spearman
+from endorm_tasks.statistics import pearson, spearman
+from endorm_tasks.sweep.length_bias import accuracy_by_bin, bin_labels
 from tests.test_sweep import fake_store
 
 

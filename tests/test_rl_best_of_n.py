@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from endorm_rl.best_of_n import REWARD_PICKS, Sample, majority_pick, mean_and_se, pearson, summarize
+from endorm_rl.best_of_n import REWARD_PICKS, Sample, majority_pick, summarize
+from endorm_tasks.statistics import mean_and_se, pearson
 
 DEFAULT, BEST = REWARD_PICKS
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,12 +20,12 @@ from endorm_tasks.data_sources import DataError
 from endorm_tasks.file_names import slug
 from endorm_tasks.mathbench.answers import EXTRACTIONS, FLEXIBLE_EXTRACT, STRICT_MATCH
 from endorm_tasks.mathbench.benchmarks import BENCHMARKS as MATH_BENCHMARKS
+from endorm_tasks.rendering import DASH, Table, html_page, html_table, inline_html, markdown_table, number, percent
 from endorm_tasks.reporting.paired import PairedDifference, macro_difference, paired_difference, per_document, read_samples
 from endorm_tasks.reporting.results import Metric, Run
 from endorm_tasks.reporting.summaries import dsp_summary, mean_metric, rmbench_averages
 from endorm_tasks.reward.config import RewardConfig
 
-DASH = "–"
 METHODS: tuple[tuple[str, str], ...] = (
     ("verifier", "Generative Verifier"),
     ("genrm_pointwise", "GenRM-Pointwise"),
@@ -47,13 +46,6 @@ ARITHMETIC_TASKS: tuple[tuple[str, str], ...] = (
 )
 EASY_MATH_TASKS: tuple[tuple[str, str], ...] = (*ARITHMETIC_TASKS, ("endorm_math500_easy", "MATH500 L1-2"))
 """(lm-eval task, column) of the easy math tasks (``task_configs/endorm_math_easy``)."""
-
-
-@dataclass(frozen=True)
-class Table:
-    header: list[str]
-    rows: list[list[str]]
-    caption: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,16 +91,13 @@ def multifaceted_task(method: str) -> str:
     return f"multifaceted_{method}" if method else "multifaceted"
 
 
-def percent(metric: Metric | None, digits: int = 1) -> str:
+def metric_cell(metric: Metric | None, digits: int = 1) -> str:
     """``70.2 ± 1.3`` in percent points; the dash for a missing value."""
-    if metric is None:
-        return DASH
-    text = f"{100 * metric.value:.{digits}f}"
-    return text if metric.stderr is None else f"{text} ± {100 * metric.stderr:.{digits}f}"
+    return DASH if metric is None else percent(metric.value, metric.stderr, digits)
 
 
 def count(metric: Metric | None) -> str:
-    return DASH if metric is None else f"{metric.value:.0f}"
+    return number(None if metric is None else metric.value, 0)
 
 
 def missing_notes(run: Run, tasks: Sequence[str], names: Sequence[str]) -> list[str]:
@@ -238,7 +227,7 @@ def delta_vs_endorm(row: RMBenchRow, reference: RMBenchRow | None) -> PairedDiff
 def delta_text(diff: PairedDifference | None) -> str:
     if diff is None:
         return DASH
-    text = f"{100 * diff.mean:+.1f}" + ("" if diff.se is None else f" ± {100 * diff.se:.1f}")
+    text = percent(diff.mean, diff.se, sign=True)
     return f"{text} {BEYOND_MARK}" if diff.beyond(2.0) else text
 
 
@@ -261,7 +250,7 @@ def rmbench_row(row: RMBenchRow, delta: str | None) -> list[str]:
     sample = scored_sample(row.run, rmbench_tasks(row.method))
     per_domain = {d: row.run.metrics[t] for d, t in row.tasks.items()}
     label = f"{row.run.label} {SAMPLE_MARK}" if sample else row.run.label
-    cells = [label, method_name(row.method), *map(percent, rmbench_cells(per_domain))]
+    cells = [label, method_name(row.method), *map(metric_cell, rmbench_cells(per_domain))]
     return [*cells, *([] if delta is None else [delta]), config_text(row.run, row.method)]
 
 
@@ -345,10 +334,6 @@ def dsp_matrices(runs: Sequence[Run]) -> list[DspMatrix]:
     ]
 
 
-def _points(value: float | None) -> str:
-    return DASH if value is None else f"{100 * value:.2f}"
-
-
 def dsp_section(matrices: Sequence[DspMatrix], figures: bool) -> Section | None:
     if not matrices:
         return None
@@ -356,8 +341,8 @@ def dsp_section(matrices: Sequence[DspMatrix], figures: bool) -> Section | None:
     summary = Table(
         ["Model", "Method", *names, "Diagonal mean", "Specificity gap"],
         [
-            [m.run.label, method_name(m.method), *(percent(m.cells[i][i], 2) for i in range(len(names))),
-             *map(_points, m.summary())]
+            [m.run.label, method_name(m.method), *(metric_cell(m.cells[i][i], 2) for i in range(len(names))),
+             *(percent(v, digits=2) for v in m.summary())]
             for m in matrices
         ],
         "Diagonal: each domain RM on its own test domain",
@@ -371,7 +356,7 @@ def dsp_section(matrices: Sequence[DspMatrix], figures: bool) -> Section | None:
     for m in matrices:
         blocks.append(Table(
             ["RM \\ test domain", *names, "Identical pairs"],
-            [[name, *(percent(c, 2) for c in row), count(n)] for name, row, n in zip(names, m.cells, m.identical_pairs)],
+            [[name, *(metric_cell(c, 2) for c in row), count(n)] for name, row, n in zip(names, m.cells, m.identical_pairs)],
             m.title,
         ))
         if figures:
@@ -391,8 +376,8 @@ def multifaceted_section(runs: Sequence[Run]) -> Section | None:
                       if name.startswith("acc_")})
     rows = [
         [run.label, method_name(method),
-         *(percent(run.metric(multifaceted_task(method), s)) for s in sources),
-         percent(run.metric(multifaceted_task(method), "acc")),
+         *(metric_cell(run.metric(multifaceted_task(method), s)) for s in sources),
+         metric_cell(run.metric(multifaceted_task(method), "acc")),
          count(run.metric(multifaceted_task(method), "n_unpaired_rows"))]
         for run, method in entries
     ]
@@ -423,14 +408,14 @@ def math_cells(run: Run, extraction: str = STRICT_MATCH) -> list[Metric | None]:
 
 def timeouts_text(run: Run, tasks: Sequence[tuple[str, str]], extraction: str) -> str:
     timeouts = [t.value for task, _ in tasks if (t := math_metric(run, task, "n_timeouts", extraction))]
-    return f"{sum(timeouts):.0f}" if timeouts else DASH
+    return number(sum(timeouts) if timeouts else None, 0)
 
 
 def _with_delta(cell: Metric | None, base: Metric | None) -> str:
-    text = percent(cell)
+    text = metric_cell(cell)
     if cell is None or base is None:
         return text
-    return f"{text} ({100 * (cell.value - base.value):+.1f})"
+    return f"{text} ({percent(cell.value - base.value, sign=True)})"
 
 
 def math_section(runs: Sequence[Run], baseline: str | None) -> Section | None:
@@ -446,7 +431,7 @@ def math_section(runs: Sequence[Run], baseline: str | None) -> Section | None:
         for run in math_runs:
             cells = math_cells(run, extraction)
             if base_cells is None or run is base:
-                texts = [percent(c) for c in cells]
+                texts = [metric_cell(c) for c in cells]
             else:
                 texts = [_with_delta(c, b) for c, b in zip(cells, base_cells)]
             rows.append([run.label, *texts, timeouts_text(run, MATH_TASKS, extraction)])
@@ -483,7 +468,7 @@ def easy_math_section(runs: Sequence[Run]) -> Section | None:
                 continue
             operations = [math_metric(run, task, "acc", extraction) for task, _ in ARITHMETIC_TASKS]
             easy = math_metric(run, "endorm_math500_easy", "acc", extraction)
-            rows.append([run.label, extraction, *map(percent, [*operations, mean_metric(operations), easy]),
+            rows.append([run.label, extraction, *map(metric_cell, [*operations, mean_metric(operations), easy]),
                          timeouts_text(run, EASY_MATH_TASKS, extraction)])
     if not rows:
         return None
@@ -523,7 +508,7 @@ def rl_section(runs: Sequence[Run]) -> Section | None:
 
     def table(extraction: str) -> Table:
         base_cells = arithmetic_cells(base, extraction)
-        rows = [["base", "0", *map(percent, base_cells)]]
+        rows = [["base", "0", *map(metric_cell, base_cells)]]
         rows += [[r.rl_arm, str(r.rl_step), *(_with_delta(c, b) for c, b in zip(arithmetic_cells(r, extraction), base_cells))]
                  for r in evaluated]
         return Table(header, rows, f"RL checkpoints on held-out arithmetic, {extraction}")
@@ -584,7 +569,7 @@ def sweep_section(sweep: dict[str, Any], source: str) -> Section:
     if best not in [c for _, c in chosen]:
         chosen.append(("best", best))
     rows = [[role, str(c["label"]), str(c.get("gamma")), str(c.get("aggregate")), str(c.get("reward_form")),
-             *(percent(m) for m in rmbench_cells(per_label[c["label"]]))] for role, c in chosen]
+             *(metric_cell(m) for m in rmbench_cells(per_label[c["label"]]))] for role, c in chosen]
     blocks: list[Block] = [
         f"From `{source}` ({len(scored)} configurations scored on RM-Bench{sweep_scope(sweep)}); best = highest Avg.",
         Table(["", "Config", "gamma", "aggregate", "reward_form", *RMBENCH_HEADER], rows),
@@ -651,61 +636,20 @@ def build_report(
 # Rendering
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(table: Table) -> list[str]:
-    lines = [f"### {table.caption}", ""] if table.caption else []
-    lines.append("| " + " | ".join(map(_md_cell, table.header)) + " |")
-    lines.append("|" + "|".join("---" for _ in table.header) + "|")
-    lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in table.rows]
-    return lines
-
-
 def to_markdown(report: Report) -> str:
     lines = [f"# {report.title}", ""]
     for section in report.sections:
         lines += [f"## {section.title}", ""]
         for block in section.blocks:
             if isinstance(block, Table):
-                lines += markdown_table(block)
+                lines += [f"### {block.caption}", ""] if block.caption else []
+                lines.append(markdown_table(block.header, block.rows, compact=True))
             elif isinstance(block, Figure):
                 lines.append(f"![{block.alt}]({block.path})")
             else:
                 lines.append(block)
             lines.append("")
     return "\n".join(lines)
-
-
-def inline_html(text: str) -> str:
-    """Escaped text with Markdown inline code turned into ``<code>``."""
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
-
-
-def html_table(table: Table) -> str:
-    caption = f"<caption>{inline_html(table.caption)}</caption>" if table.caption else ""
-    head = "".join(f"<th>{inline_html(h)}</th>" for h in table.header)
-    body = "".join("<tr>" + "".join(f"<td>{inline_html(c)}</td>" for c in row) + "</tr>\n" for row in table.rows)
-    return f"<table>{caption}\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>"
-
-
-CSS = (
-    "body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}"
-    "table{border-collapse:collapse;margin:1em 0}"
-    "th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}"
-    "th:first-child,td:first-child,th:nth-child(2),td:nth-child(2){text-align:left}"
-    "caption{font-weight:bold;text-align:left}"
-    "img{max-width:36em}"
-)
-
-
-def html_page(title: str, body: str, css: str = CSS) -> str:
-    """A self-contained HTML5 page."""
-    return (
-        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
-        f"<style>{css}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
-    )
 
 
 def to_html(report: Report) -> str:

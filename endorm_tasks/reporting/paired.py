@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from endorm_tasks.data_sources import DataError
+from endorm_tasks.statistics import mean_and_se, se_of_mean
 
 DOCUMENT_KEY = "doc_hash"
 """lm-eval's hash of a document's JSON: equal documents have equal hashes in every task that loads them."""
@@ -79,18 +80,10 @@ def paired_difference(a: Mapping[str, float], b: Mapping[str, float], what: str)
     n = len(a)
     if n == 0:
         raise DataError(f"{what}: no documents to compare")
-    diffs = [a[key] - b[key] for key in sorted(a)]
-    mean = math.fsum(diffs) / n
-    if n < 2:
-        return PairedDifference(mean, None, n)
-    variance = math.fsum((d - mean) ** 2 for d in diffs) / (n - 1)
-    return PairedDifference(mean, math.sqrt(variance / n), n)
+    return PairedDifference(*mean_and_se([a[key] - b[key] for key in sorted(a)]), n)
 
 
 def macro_difference(parts: Sequence[PairedDifference]) -> PairedDifference:
     """The difference of two macro averages: the mean of the parts' differences, se sqrt(sum se_k^2) / k."""
-    k = len(parts)
-    mean = math.fsum(p.mean for p in parts) / k
-    if any(p.se is None for p in parts):
-        return PairedDifference(mean, None, sum(p.n for p in parts))
-    return PairedDifference(mean, math.sqrt(math.fsum(p.se**2 for p in parts)) / k, sum(p.n for p in parts))
+    mean = math.fsum(p.mean for p in parts) / len(parts)
+    return PairedDifference(mean, se_of_mean([p.se for p in parts]), sum(p.n for p in parts))

@@ -8,7 +8,6 @@ rows (whose weighting differs). Torch-free.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,17 +15,16 @@ from endorm_tasks.benchmarks.dsp import DOMAIN_TITLES, DSP_DOMAINS, TASK_PREFIX,
 from endorm_tasks.benchmarks.rmbench import METRICS as RMBENCH_METRICS
 from endorm_tasks.benchmarks.rmbench import RMBENCH_DOMAINS, check_domain
 from endorm_tasks.data_sources import DataError
+from endorm_tasks.rendering import markdown_table, percent
 from endorm_tasks.reporting.results import Metric, parse_task_metrics, task_entries
+from endorm_tasks.statistics import se_of_mean
 
 
 def mean_metric(metrics: Sequence[Metric | None]) -> Metric | None:
     """Mean of independent estimates, stderr sqrt(sum se^2) / k when every part has one; None if any is missing."""
     if not metrics or any(m is None for m in metrics):
         return None
-    k = len(metrics)
-    stderrs = [m.stderr for m in metrics]
-    stderr = math.sqrt(sum(se * se for se in stderrs)) / k if None not in stderrs else None
-    return Metric(sum(m.value for m in metrics) / k, stderr)
+    return Metric(sum(m.value for m in metrics) / len(metrics), se_of_mean([m.stderr for m in metrics]))
 
 
 # RM-Bench: macro average over the domains present (docs/definitions.md#rmbench)
@@ -100,20 +98,16 @@ def dsp_matrix_markdown(summary: Mapping[str, Any], digits: int = 2) -> str:
     """A ``dsp_matrix`` summary as a Markdown table (accuracies in percent, diagonal in bold)."""
 
     def cell(rm: str, domain: str) -> str:
-        text = f"{100 * summary['matrix'][rm][domain]:.{digits}f}"
+        text = percent(summary["matrix"][rm][domain], digits=digits)
         return f"**{text}**" if rm == domain else text
 
-    header = "| RM \\ test domain | " + " | ".join(DOMAIN_TITLES[d] for d in summary["columns"]) + " |"
-    rule = "|" + " --- |" * (len(summary["columns"]) + 1)
-    rows = [
-        f"| {DOMAIN_TITLES[rm]} | " + " | ".join(cell(rm, d) for d in summary["columns"]) + " |"
-        for rm in summary["rms"]
-    ]
+    header = ["RM \\ test domain", *(DOMAIN_TITLES[d] for d in summary["columns"])]
+    rows = [[DOMAIN_TITLES[rm], *(cell(rm, d) for d in summary["columns"])] for rm in summary["rms"]]
     footer = (
-        f"Diagonal mean {100 * summary['diagonal_mean']:.{digits}f}; "
-        f"specificity gap {100 * summary['specificity_gap']:+.{digits}f} points."
+        f"Diagonal mean {percent(summary['diagonal_mean'], digits=digits)}; "
+        f"specificity gap {percent(summary['specificity_gap'], digits=digits, sign=True)} points."
     )
-    return "\n".join([header, rule, *rows, "", footer])
+    return "\n".join([markdown_table(header, rows), "", footer])
 
 
 def dsp_markdown(results: Mapping[str, Any]) -> str | None:

@@ -21,6 +21,7 @@ from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
 from endorm_tasks.benchmarks.preference import Item, is_identical, pair_wins
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.prompts.contexts import Renderer, render_context
+from endorm_tasks.rendering import markdown_table, number, percent
 from endorm_tasks.reporting import summaries
 from endorm_tasks.reward.bellman import reward_from_stats
 from endorm_tasks.reward.config import SENTENCE_AGGREGATES, RewardConfig
@@ -342,14 +343,6 @@ def finite_or_none(value: Any) -> Any:
     return value
 
 
-def percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}"
-
-
-def correlation(value: float | None) -> str:
-    return "–" if value is None else f"{value:+.2f}"
-
-
 def benchmark_columns(result: dict[str, Any], benchmark: str) -> tuple[list[str], Callable[[str], list[str]]]:
     """Header cells and a label -> row cells function for one benchmark of a sweep result."""
     bias = result["length_bias"][benchmark]
@@ -374,7 +367,7 @@ def benchmark_columns(result: dict[str, Any], benchmark: str) -> tuple[list[str]
         def cells(label: str) -> list[str]:
             return [percent(result["multifaceted"][label]["acc"])]
 
-    return header, lambda label: [*cells(label), correlation(bias[label]["corr_reward_length"])]
+    return header, lambda label: [*cells(label), number(bias[label]["corr_reward_length"], sign=True)]
 
 
 def config_name(result: dict[str, Any], label: str) -> str:
@@ -389,32 +382,24 @@ def length_bias_table(result: dict[str, Any], benchmark: str) -> str:
     """Pair accuracy (%) per Δlength bin, one row per configuration, pair counts in the header row."""
     reports = result["length_bias"][benchmark]
     first = reports[result["configs"][0]["label"]]
-    lines = [
-        "| Config | " + " | ".join(f"{b} (n={n})" for b, n in zip(first["bins"], first["n_by_bin"])) + " | Spearman(R,len) |",
-        "|" + " --- |" * (len(first["bins"]) + 2),
-    ]
-    for config in result["configs"]:
-        report = reports[config["label"]]
-        cells = [percent(a) for a in report["acc_by_bin"]] + [correlation(report["spearman_reward_length"])]
-        lines.append(f"| {config_name(result, config['label'])} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    header = ["Config", *(f"{b} (n={n})" for b, n in zip(first["bins"], first["n_by_bin"])), "Spearman(R,len)"]
+    rows = [[config_name(result, c["label"]), *map(percent, reports[c["label"]]["acc_by_bin"]),
+             number(reports[c["label"]]["spearman_reward_length"], sign=True)] for c in result["configs"]]
+    return markdown_table(header, rows)
 
 
-def markdown_table(result: dict[str, Any]) -> str:
+def sweep_table(result: dict[str, Any]) -> str:
     """One row per configuration: each benchmark's accuracies (%) and the Pearson r of R with length."""
     present = [b for b in BENCHMARKS if result.get(b)]
     columns = [benchmark_columns(result, b) for b in present]
     header = ["Config", *(h for head, _ in columns for h in head)]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for config in result["configs"]:
-        label = config["label"]
-        lines.append("| " + " | ".join([config_name(result, label), *(c for _, row in columns for c in row(label))]) + " |")
-    return "\n".join(lines)
+    rows = [[config_name(result, c["label"]), *(cell for _, row in columns for cell in row(c["label"]))] for c in result["configs"]]
+    return markdown_table(header, rows)
 
 
 def markdown_report(result: dict[str, Any]) -> str:
     """The sweep table, then one length-bias table per benchmark present."""
-    blocks = [markdown_table(result)]
+    blocks = [sweep_table(result)]
     for benchmark in result["length_bias"]:
         blocks += [f"Length bias, {benchmark}: pair accuracy (%) by tokens(chosen) - tokens(rejected)", length_bias_table(result, benchmark)]
     return "\n\n".join(blocks)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
-import numpy as np
+from endorm_tasks.statistics import pearson, spearman
 
 DEFAULT_EDGES: tuple[int, ...] = (-300, -150, -50, -10, 10, 50, 150, 300)
 """Δlength bin edges in tokens; the central bin [-10, 10) holds pairs of about equal length."""
@@ -43,33 +43,6 @@ def accuracy_by_bin(
         counts[b] += 1
         hits[b] += bool(ok)
     return [h / n if n else None for h, n in zip(hits, counts)], counts
-
-
-def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Pearson correlation; None when either side is constant or there are fewer than two points."""
-    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if len(a) != len(b):
-        raise ValueError(f"{len(a)} x values but {len(b)} y values")
-    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return None
-    return float(np.corrcoef(a, b)[0, 1])
-
-
-def average_ranks(values: Sequence[float]) -> np.ndarray:
-    """Ranks 1..n, tied values sharing the mean of their ranks (as Spearman's rho needs)."""
-    a = np.asarray(values, dtype=np.float64)
-    order = np.argsort(a, kind="stable")
-    ranks = np.empty(len(a))
-    ranks[order] = np.arange(1, len(a) + 1)
-    for value in np.unique(a):
-        tied = a == value
-        ranks[tied] = ranks[tied].mean()
-    return ranks
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Spearman's rank correlation = Pearson correlation of the average ranks."""
-    return pearson(average_ranks(x), average_ranks(y))
 
 
 def length_bias(
