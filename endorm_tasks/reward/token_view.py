@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from endorm_tasks.data_sources import DataError, read_jsonl
-from endorm_tasks.reporting.leaderboard import html_page
+from endorm_tasks.rendering import html_page
 
 NEGATIVE = (215, 48, 39)
 POSITIVE = (26, 152, 80)
