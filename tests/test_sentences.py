@@ -399,6 +399,10 @@ def test_endorm_score_per_sentence_writes_units_that_add_up_to_r(tmp_path, smoll
         # each unit's R_k is the sum of its tokens' rewards (gamma 1)
         for unit in row["sentences"]:
             assert unit["reward"] == pytest.approx(math.fsum(row["token_rewards"][unit["tokens"][0] : unit["tokens"][1]]), abs=1e-6)
+    smallest = tmp_path / "min.jsonl"
+    score_main([str(source), "-o", str(smallest), "--model", str(smollm2_path), "--aggregate", "sentence_min"])
+    assert [json.loads(line)["reward"] for line in smallest.read_text().splitlines()] == pytest.approx(
+        [min(u["reward"] for u in row["sentences"]) for row in rows], abs=1e-6)
     tokens_main([str(out), "--row", "2", "-o", str(tmp_path / "view.html")])
     assert (tmp_path / "view.html").read_text().count('class="unit"') == 3
     capsys.readouterr()
@@ -468,3 +472,24 @@ def test_report_localisation_against_the_scorers_sentence_rewards(tmp_path, tiny
     assert [r["style"] for r in expected_drop] == [1, 1]  # "Mix sand ..." and "It is green." are the edited units
     assert result["n_rejected"] == 5 and result["n_skipped_key_in_chosen"] == 1  # chat/2's chosen[2] holds "green"
     assert result["chance_mean_1_over_units"] == pytest.approx(sum(1 / r["units"] for r in expected_lowest) / 5)
+
+
+class NoOffsets:
+    """The bundled tokenizer as one without offsets (a Python tokenizer refuses return_offsets_mapping)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, text, **kwargs):
+        if kwargs.get("return_offsets_mapping"):
+            raise NotImplementedError("return_offset_mapping is not available when using Python tokenizers")
+        return self.tokenizer(text, **kwargs)
+
+    def decode(self, ids, **kwargs):
+        return self.tokenizer.decode(ids, **kwargs)
+
+
+def test_a_tokenizer_without_offsets_places_tokens_by_decoding(smollm2_tokenizer):
+    ids = encode_text(smollm2_tokenizer, MARKDOWN) + [2]
+    with_offsets = units_of(smollm2_tokenizer, MARKDOWN, ids, trailing=1)
+    assert units_of(NoOffsets(smollm2_tokenizer), MARKDOWN, ids, trailing=1) == with_offsets

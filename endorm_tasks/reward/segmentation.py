@@ -142,12 +142,15 @@ def text_token_ends(tokenizer, text: str, ids: Sequence[int]) -> tuple[str, list
 
     When ``ids`` are the text's own encoding (``formatting.encode_text``, as every scorer encodes a
     response) the ends are the tokenizer's offsets. Otherwise (an RL completion sampled token by token,
-    which the tokenizer would have encoded otherwise) the text is the ids' decoding and a token ends
-    where the decoding of the ids up to it ends; a token that ends inside a character ends with the
-    character's last token."""
+    which the tokenizer would have encoded otherwise; a tokenizer without offsets) the text is the ids'
+    decoding and a token ends where the decoding of the ids up to it ends; a token that ends inside a
+    character ends with the character's last token."""
     if text:
-        encoded = tokenizer(text, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True)
-        if list(ids) == encoded.input_ids:
+        try:
+            encoded = tokenizer(text, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True)
+        except NotImplementedError:  # a slow (Python) tokenizer has no offsets: decode instead
+            encoded = None
+        if encoded is not None and list(ids) == encoded.input_ids:
             return text, [end for _, end in encoded.offset_mapping]
     elif not ids:
         return text, []
