@@ -18,8 +18,8 @@ from endorm_tasks.benchmarks.dsp import load_dsp
 from endorm_tasks.benchmarks.multifaceted import load_multifaceted
 from endorm_tasks.benchmarks.rmbench import load_rmbench
 from endorm_tasks.cli.score import row_context
-from endorm_tasks.prompts.contexts import Renderer, scored_context
-from endorm_tasks.prompts.formatting import FormatError, format_context
+from endorm_tasks.prompts.contexts import Renderer, format_context, scored_context
+from endorm_tasks.prompts.formatting import FormatError
 from endorm_tasks.sweep import grid as sweep
 
 from .conftest import project_tasks
@@ -93,7 +93,7 @@ class RecordingScorer:
     def __init__(self, tokenizer) -> None:
         self.tokenizer, self.contexts = tokenizer, []
 
-    def score(self, contexts, responses, names=None, progress=False):
+    def score(self, contexts, responses, names=None, progress=False, units=False):
         self.contexts += [context.text for context in contexts]
         return [SimpleNamespace(token_ids=[0], stats=None) for _ in responses]
 

@@ -157,7 +157,7 @@ def test_endorm_eval_passes_model_args_and_keys_of_other_tasks(shared_data_dir: 
          "rmbench_chat: unknown --metadata key 'data_dri'; did you mean 'data_dir'? rmbench_chat reads data_dir "
          "(model arguments go in --model_args)"),
         ("dsp_verifier_rm-academy", {"dtype": "float32"},  # a model argument given as metadata
-         "dsp_verifier_rm-academy: unknown --metadata key 'dtype'; dsp_verifier_rm-academy reads judge, data_dir "
+         "dsp_verifier_rm-academy: unknown --metadata key 'dtype'; dsp_verifier_rm-academy reads judge, judge_format, data_dir "
          "(model arguments go in --model_args)"),
     ],
 )
@@ -231,7 +231,7 @@ def test_each_family_declares_the_keys_its_loader_reads():
     assert dataset_keys(multifaceted.custom_dataset) == ("multifaceted_path", "data_dir")
     assert dataset_keys(benchmarks.custom_dataset) == ("data_dir", "hub_id", "hub_split", "hub_name")
     assert dataset_keys(arithmetic.custom_dataset) == ("arith_n", "arith_seed", "arith_levels")
-    assert project_keys() == {"k", "judge", "data_dir", "multifaceted_path", "hub_id", "hub_split", "hub_name",
+    assert project_keys() == {"k", "judge", "judge_format", "data_dir", "multifaceted_path", "hub_id", "hub_split", "hub_name",
                               "arith_n", "arith_seed", "arith_levels"}
 
 
