@@ -45,7 +45,7 @@ def domain_docs(domain: str, limit: int | None, data_dir: str | None) -> list[di
 # -- score and merge --
 
 
-def score(out: Path, limit: int | None, chunk: int, data_dir: str | None) -> None:
+def score(out: Path, limit: int | None, chunk: int, data_dir: str | None, domains: Sequence[str] = DOMAINS) -> None:
     """Score every chunk of documents that has no store yet, one store per chunk."""
     from endorm_tasks.bundled import load_model_and_tokenizer
     from endorm_tasks.cli.sweep import model_name
@@ -54,7 +54,7 @@ def score(out: Path, limit: int | None, chunk: int, data_dir: str | None) -> Non
     from endorm_tasks.sweep.token_store import RunMeta
 
     scorer = None
-    for domain in DOMAINS:
+    for domain in domains:
         docs = domain_docs(domain, limit, data_dir)
         for start in range(0, len(docs), chunk):
             path = out / "chunks" / f"{domain}_{start:04d}"
@@ -71,11 +71,11 @@ def score(out: Path, limit: int | None, chunk: int, data_dir: str | None) -> Non
             print(f"sentence_report: {path} ({len(metas)} responses)", file=sys.stderr, flush=True)
 
 
-def merge(out: Path, limit: int | None, data_dir: str | None) -> Path:
-    """The chunks' stores, in order, as one RM-Bench token store ``OUT/store/rmbench``."""
-    chunks = [load_store(path) for domain in DOMAINS for path in sorted((out / "chunks").glob(f"{domain}_*/"))
+def merge(out: Path, limit: int | None, data_dir: str | None, domains: Sequence[str] = DOMAINS) -> Path:
+    """The chunks' stores of ``domains``, in order, as one RM-Bench token store ``OUT/store/rmbench``."""
+    chunks = [load_store(path) for domain in domains for path in sorted((out / "chunks").glob(f"{domain}_*/"))
               if (path / "run.json").is_file()]
-    expected = [d["id"] for domain in DOMAINS for d in domain_docs(domain, limit, data_dir) for _ in range(6)]
+    expected = [d["id"] for domain in domains for d in domain_docs(domain, limit, data_dir) for _ in range(6)]
     found = [r.item for c in chunks for r in c.responses]
     if found != expected:
         raise DataError(f"{out / 'chunks'}: the chunks hold {len(found)} responses, not the {len(expected)} of the "
@@ -84,7 +84,7 @@ def merge(out: Path, limit: int | None, data_dir: str | None) -> Path:
     sources = ", ".join(dict.fromkeys(s for c in chunks for s in c.run.data_source.split(", ")))
     subset = "all items" if limit is None else f"first {limit} documents per domain"
     run = type(first)(first.benchmark, first.model, first.alpha, first.append_eos, first.prompt_format, sources, subset,
-                      {"domains": list(DOMAINS), "limit": limit, "dtype": "float32"})
+                      {"domains": list(domains), "limit": limit, "dtype": "float32"})
     return save_store(out / "store" / "rmbench", run, [r for c in chunks for r in c.responses], [s for c in chunks for s in c.stats])
 
 
@@ -311,6 +311,9 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--data_dir", help="local data directory (default: $ENDORM_DATA_DIR)")
         if name == "score":
             s.add_argument("--chunk", type=int, default=10, help="documents per stored chunk")
+        if name in ("score", "merge"):
+            s.add_argument("--domains", type=lambda text: text.split(","), default=list(DOMAINS),
+                           help=f"comma-separated RM-Bench domains (default {','.join(DOMAINS)})")
         if name == "localise":
             s.add_argument("--sweep", type=Path, required=True)
         if name in ("localise", "figure"):
@@ -324,9 +327,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(args: argparse.Namespace) -> None:
     if args.command == "score":
-        score(args.out, args.limit, args.chunk, args.data_dir)
+        score(args.out, args.limit, args.chunk, args.data_dir, args.domains)
     elif args.command == "merge":
-        print(merge(args.out, args.limit, args.data_dir))
+        print(merge(args.out, args.limit, args.data_dir, args.domains))
     elif args.command == "table":
         args.target.write_text(table(read_json(args.sweep)), encoding="utf-8")
     elif args.command == "localise":
