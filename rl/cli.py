@@ -183,13 +183,13 @@ def main(argv: list[str] | None = None) -> None:
     args.overrides = extra
     prog = "endorm-rl"
     try:
-        from endorm_rl.config import ConfigError
+        import endorm_rl.config  # noqa: F401 - imports TRL
     except ModuleNotFoundError as err:
         if err.name != "trl":
             raise
         fail(prog, 'TRL is not installed; endorm-rl needs the rl extra: pip install "endorm[rl]"', EXIT_FAILURE)
     handlers = {"train": run_train, "eval": run_eval, "best-of-n": run_best_of_n, "compare": run_compare, "plot": run_plot}
-    run_cli(prog, lambda: handlers[args.command](args), usage_errors=(ConfigError,))
+    run_cli(prog, lambda: handlers[args.command](args))
 
 
 if __name__ == "__main__":

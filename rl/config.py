@@ -25,8 +25,8 @@ from typing import Any, Literal, Union
 from trl import GRPOConfig, TrlParser
 
 from endorm_rl.run_dir import read_yaml
-from endorm_tasks.bundled import ModelError
-from endorm_tasks.mathbench.answers import EXTRACTIONS
+from endorm_tasks.errors import ConfigError
+from endorm_tasks.mathbench.answers import EXTRACTIONS, STRICT_MATCH
 from endorm_tasks.reward.config import REWARD_KEYS, RewardConfig, setting_field
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -39,14 +39,6 @@ other reward setting is a field of ``RewardArguments``."""
 RESUMABLE_KEYS = frozenset({"max_steps", "save_steps", "save_only_model", "logging_steps", "torch_threads", "output_dir"})
 """Keys a resumed run may change (how long it runs, what it saves and logs, where); any other difference
 from the recorded settings needs ``--force``."""
-
-
-class ConfigError(ValueError):
-    """A run configuration is invalid: unknown key, wrong type or value; the message names file and key."""
-
-
-class ModelNotFoundError(ModelError):
-    """The policy or reward model named in the config is neither a local model folder nor a reachable hub id."""
 
 
 def choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -123,7 +115,7 @@ class RewardArguments(RewardSettingArguments):
     log_both_rewards: bool = field(default=False, metadata={
         "help": "also compute and log the reward an arm does not train on, with weight 0 (rewards/<name>/mean in the "
                 "log), so that arms can be compared on both; costs a reward-model pass per step in the rule arm"})
-    answer_extraction: str = field(default="strict-match", metadata={
+    answer_extraction: str = field(default=STRICT_MATCH, metadata={
         "help": "how the correctness reward reads a completion's answer: strict-match (last \\boxed{}) or "
                 "flexible-extract (the box, else 'the answer is X', a final '= X', else the last number)"})
     reward_batch_tokens: int | None = field(default=None, metadata={

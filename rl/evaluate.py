@@ -24,7 +24,7 @@ from endorm_rl.run_dir import (
     write_eval_rows,
     write_json_atomic,
 )
-from endorm_tasks.data_sources import DataError
+from endorm_tasks.data_sources import DataError, task_configs_dir
 from endorm_tasks.rendering import DASH, markdown_table, percent
 from endorm_tasks.reporting.summaries import metric_columns
 
@@ -62,8 +62,6 @@ def evaluate_model(path: str, settings: EvalSettings) -> dict[str, Any]:
     import lm_eval
     import torch
     from lm_eval.tasks import TaskManager
-
-    from endorm_tasks.cli.eval import task_configs_dir
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model_args = ",".join(x for x in (f"pretrained={path}", f"device={device}", settings.model_args) if x)

@@ -15,7 +15,7 @@ from transformers import AutoTokenizer, GenerationConfig
 from trl import GRPOTrainer
 
 from endorm_rl.checkpoints import CheckpointInfoCallback, TrainLogCallback, check_checkpoint, check_resumable
-from endorm_rl.config import ConfigError, ModelNotFoundError, RunConfig, changed_settings
+from endorm_rl.config import RunConfig, changed_settings
 from endorm_rl.data import training_prompts
 from endorm_rl.rewards import EndogenousReward, MathCorrectness
 from endorm_rl.run_dir import (
@@ -32,6 +32,7 @@ from endorm_rl.run_dir import (
     write_settings,
 )
 from endorm_tasks.bundled import load_model_and_tokenizer, resolve_model_path
+from endorm_tasks.errors import ConfigError, ModelNotFoundError
 
 
 def load_tokenizer(name: str, role: str):

@@ -258,7 +258,8 @@ def test_eval_prints_the_include_path_for_plain_lm_eval(capsys):
 FILL = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    from endorm_tasks.bundled import ModelError, cached_dir
+    from endorm_tasks.bundled import cached_dir
+    from endorm_tasks.errors import ModelError
     from endorm_tasks.cli.errors import run_cli
 
     def build(tmp: Path) -> None:

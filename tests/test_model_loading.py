@@ -111,7 +111,8 @@ def hub_home(tmp_path_factory, smollm2_tokenizer):
 
 LOAD = textwrap.dedent("""
     import json, sys
-    from endorm_tasks.bundled import ModelError, load_model_and_tokenizer
+    from endorm_tasks.bundled import load_model_and_tokenizer
+    from endorm_tasks.errors import ModelError
 
     model, tokenizer = load_model_and_tokenizer(sys.argv[1])
     ids = tokenizer(sys.argv[2], return_tensors="pt").input_ids

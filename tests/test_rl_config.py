@@ -14,9 +14,10 @@ from safetensors.torch import save_file
 from trl import GRPOConfig
 
 from endorm_rl.cli import main, parse_override, step_list
-from endorm_rl.config import ConfigError, ModelNotFoundError, RunConfig, config_from_dict, load_config
+from endorm_rl.config import RunConfig, config_from_dict, load_config
 from endorm_rl.run_dir import CHECKPOINT_INFO, CheckpointError, write_settings
 from endorm_rl.train import load_tokenizer, prepare_run_dir, resume_checkpoint
+from endorm_tasks.errors import ConfigError, ModelNotFoundError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "rl" / "configs"
 

@@ -15,11 +15,12 @@ import pytest
 from safetensors import safe_open
 
 from endorm_rl.cli import main
-from endorm_rl.config import ConfigError, load_config
+from endorm_rl.config import load_config
 from endorm_rl.evaluate import EvalSettings, evaluate_run
 from endorm_rl.plots import plot_run
 from endorm_rl.run_dir import CHECKPOINT_INFO, TRAIN_LOG, checkpoints
 from endorm_rl.train import train
+from endorm_tasks.errors import ConfigError
 
 SMOKE = Path(__file__).resolve().parents[1] / "rl" / "configs" / "smoke.yaml"
 

@@ -1,23 +1,9 @@
-"""Exit codes shared by every ``endorm-*`` command, and the one place that turns errors into them.
+"""The one place that turns errors into exit codes, for every ``endorm-*`` command: ``run_cli`` and ``fail``.
 
 Errors the project raises on purpose reach the user as one line, ``<prog>: error: <message>``, with
-the exit code of their class; anything else is a bug and keeps Python's traceback (exit 1).
-
-Exit codes:
-
-- 0: success.
-- 1: ``endorm-regress``: a metric regressed or is NaN; elsewhere an unexpected error (a bug, with its
-  traceback), or, in one line naming the extra, an optional dependency the command needs is not
-  installed (``endorm-rl`` without TRL: the command line is right, the install is not).
-- 2: bad command line: unknown flag, option value out of range, unknown ``--model_args`` key, a
-  prompt format the model or task cannot use (no chat template, ``--apply_chat_template`` missing),
-  a ``--device`` this machine does not have.
-- 3: ``endorm-regress``: no regression, but baseline metrics are missing from the candidate.
-- 4: a data or results file is missing, unreadable, not UTF-8, not JSON, lacks a field or holds a
-  malformed one (a key twice, a metric that is not a number); ``endorm-regress``: two runs scored on
-  other items; an output file that cannot be written (a full disk, a read-only file).
-- 5: the model cannot be fetched or loaded, or cannot score an item (longer than its context).
-- 130: interrupted (Ctrl-C); ``endorm-score`` keeps the rows already written (``--resume``).
+the exit code of their class; anything else is a bug and keeps Python's traceback (exit 1). The codes
+and the general error classes are ``endorm_tasks.errors``'s (where every layer may import them); they
+are imported here for the commands.
 """
 
 from __future__ import annotations
@@ -26,19 +12,18 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
+from endorm_tasks.errors import (  # noqa: F401 - the codes and UsageError, for the commands
+    EXIT_DATA,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_MISSING,
+    EXIT_MODEL,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+)
+
 T = TypeVar("T")
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_MISSING = 3
-EXIT_DATA = 4
-EXIT_MODEL = 5
-EXIT_INTERRUPTED = 130
-
-
-class UsageError(ValueError):
-    """The command line asks for something the command refuses (output = input, option out of range)."""
 
 
 class CLIExit(SystemExit):
@@ -63,12 +48,12 @@ def fail(prog: str, message: str, code: int) -> NoReturn:
 # imported: an error cannot be an instance of a class whose module was never loaded, and classifying
 # an error must not import torch.
 ERRORS: tuple[tuple[str, str, int], ...] = (
-    (__name__, "UsageError", EXIT_USAGE),
-    ("endorm_tasks.reward.config", "ConfigError", EXIT_USAGE),
+    ("endorm_tasks.errors", "UsageError", EXIT_USAGE),
+    ("endorm_tasks.errors", "ConfigError", EXIT_USAGE),
     ("endorm_tasks.data_sources", "DataError", EXIT_DATA),
     ("endorm_tasks.prompts.formatting", "FormatError", EXIT_USAGE),
     ("endorm_tasks.judges.scoring", "JudgeError", EXIT_USAGE),
-    ("endorm_tasks.bundled", "ModelError", EXIT_MODEL),
+    ("endorm_tasks.errors", "ModelError", EXIT_MODEL),
     ("endorm_tasks.reward.scorer", "ScoringError", EXIT_MODEL),
 )
 

@@ -24,7 +24,6 @@ import math
 import sys
 from collections.abc import Callable
 from functools import wraps
-from importlib import resources
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from lm_eval.utils import handle_non_serializable, hash_string
 import endorm_tasks.harness.lm_model  # noqa: F401  (registers the `endorm` model)
 from endorm_tasks.bundled import resolve_model_path
 from endorm_tasks.cli.errors import EXIT_DATA, UsageError, fail, run_cli
+from endorm_tasks.data_sources import task_configs_dir
 from endorm_tasks.reporting.results import DATA_SOURCE_KEY, ITEMS_KEY, NOT_RECORDED, source_kind
 
 PROG = "endorm-eval"
@@ -49,11 +49,6 @@ typo, no --apply_chat_template, --limit <= 0, two different devices); 4 missing 
 model cannot be loaded or cannot score an item; 130 Ctrl-C.
 lm-eval's own options follow.
 """
-
-
-def task_configs_dir() -> Path:
-    """The installed ``task_configs`` folder (inside the distribution, so wheels find it too)."""
-    return Path(str(resources.files("endorm_tasks.task_configs")))
 
 
 def include_project_tasks() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import random
 
-from endorm_tasks.reward.config import ConfigError
+from endorm_tasks.errors import ConfigError
 
 OPERATIONS: tuple[str, ...] = ("add", "sub", "mul")
 SPLITS: tuple[str, ...] = ("train", "test")

@@ -22,8 +22,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from endorm_tasks.cli.errors import EXIT_DATA, EXIT_MISSING, EXIT_OK, EXIT_USAGE
-from endorm_tasks.cli.errors import EXIT_FAILURE as EXIT_REGRESSION
+from endorm_tasks.errors import EXIT_DATA, EXIT_MISSING, EXIT_OK, EXIT_USAGE
+from endorm_tasks.errors import EXIT_FAILURE as EXIT_REGRESSION
 from endorm_tasks.reporting.results import Metric, Run, bare_name, metric_key
 
 __all__ = ["EXIT_DATA", "EXIT_MISSING", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "Tolerance", "compare",

@@ -17,6 +17,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from endorm_tasks.errors import ConfigError
+
 RewardForm = Literal["soft_bellman", "logprob"]
 Aggregate = Literal["sum", "mean", "sentence_mean", "sentence_min"]
 TerminalValue = Literal["zero", "bootstrap"]
@@ -29,10 +31,6 @@ ALPHA_RANGE: tuple[float, float] = (1e-6, 1e6)
 """Accepted alpha. Below, V(s) is the largest logit to float32 precision and f / alpha overflows for
 alpha near 1e-38 (non-finite rewards); above, alpha * log(vocabulary size)
 swamps every logit difference."""
-
-
-class ConfigError(ValueError):
-    """An option value or combination that is not accepted: reward options, model arguments."""
 
 
 def _check_choices(settings: Any) -> None:
