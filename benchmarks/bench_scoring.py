@@ -145,7 +145,8 @@ def matmul_peak_gflops(model, rows: int = PEAK_ROWS, repeats: int = 2) -> tuple[
 def chat_requests(tokenizer, data_dir: Path, n_docs: int, first_doc: int = 0) -> list[tuple[str, str, list[int], list[int]]]:
     """(context, response, context ids, scored ids) of RM-Bench chat documents, 6 responses each."""
     from endorm_tasks.benchmarks.rmbench import load_rmbench, responses
-    from endorm_tasks.prompts.formatting import end_of_turn_id, format_context
+    from endorm_tasks.prompts.contexts import format_context
+    from endorm_tasks.prompts.formatting import end_of_turn_id
 
     eot = end_of_turn_id(tokenizer)
     out = []
@@ -160,7 +161,8 @@ def chat_requests(tokenizer, data_dir: Path, n_docs: int, first_doc: int = 0) ->
 def long_request(tokenizer, data_dir: Path, length: int) -> tuple[str, str, list[int], list[int]]:
     """One response of exactly ``length`` scored tokens: RM-Bench chat answers run together, then end-of-turn."""
     from endorm_tasks.benchmarks.rmbench import load_rmbench
-    from endorm_tasks.prompts.formatting import end_of_turn_id, format_context
+    from endorm_tasks.prompts.contexts import format_context
+    from endorm_tasks.prompts.formatting import end_of_turn_id
 
     docs = load_rmbench("chat", data_dir)
     ids: list[int] = []

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import fmean
 
-from endorm_tasks.mathbench.answers import EXTRACTIONS
+from endorm_tasks.mathbench.answers import EXTRACTIONS, FLEXIBLE_EXTRACT
 from endorm_tasks.mathbench.arithmetic import problems_at_levels
 from endorm_tasks.mathbench.check import check_answers
 from endorm_tasks.rendering import markdown_table, number, percent
@@ -42,7 +42,7 @@ class BestOfNSettings:
     max_new_tokens: int = 64
     levels: list[int] | None = None
     """Operand digit counts kept (1-3); None = all."""
-    extraction: str = "flexible-extract"
+    extraction: str = FLEXIBLE_EXTRACT
     seed: int = 0
     batch_problems: int = 4
     """Problems generated together (``samples`` rows each)."""

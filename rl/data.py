@@ -18,7 +18,7 @@ from endorm_rl.config import RunConfig
 from endorm_tasks.data_sources import DataError, load_hub_split, read_json, require_fields, resolve_data_dir
 from endorm_tasks.mathbench.answers import last_boxed
 from endorm_tasks.mathbench.arithmetic import problems_at_levels
-from endorm_tasks.mathbench.benchmarks import INSTRUCTION
+from endorm_tasks.mathbench.benchmarks import INSTRUCTION, math_level
 
 HUB_ID = "DigitalLearningGmbH/MATH-lighteval"
 LOCAL_GLOB = "math_train/MATH/train/*/*.json"
@@ -39,12 +39,6 @@ class PromptSet:
     def summary(self) -> dict:
         return {"source": self.source, "n_problems": self.n_problems, "n_train": len(self.rows),
                 "n_dropped_too_long": self.n_too_long, "n_dropped_level": self.n_other_level}
-
-
-def math_level(row: dict) -> int | None:
-    """``"Level 3"`` -> 3; the two ``"Level ?"`` problems of the release have no level."""
-    tail = row["level"].removeprefix("Level ").strip()
-    return int(tail) if tail.isdigit() else None
 
 
 def load_math_train(data_dir: str | None = None) -> tuple[list[dict], str]:
@@ -92,7 +86,7 @@ def source_rows(config: RunConfig) -> tuple[list[dict], str, int, int]:
         return rows, f"{kept[0]['data_source']} (train split, levels {levels or 'all'})", len(rows), 0
     rows, source = load_math_train(script_args.data_dir)
     random.Random(seed).shuffle(rows)
-    kept = [r for r in rows if script_args.levels is None or math_level(r) in script_args.levels]
+    kept = [r for r in rows if script_args.levels is None or math_level(r["level"]) in script_args.levels]
     chosen = kept[: script_args.max_prompts] if script_args.max_prompts is not None else kept
     out = [{"problem": r["problem"], "answer": last_boxed(r["solution"]) or "", "level": r["level"],
             "subject": r["type"]} for r in chosen]

@@ -7,7 +7,8 @@ import json
 import pytest
 from transformers import AutoTokenizer
 
-from endorm_tasks.prompts.formatting import FormatError, end_of_turn_id, format_context
+from endorm_tasks.prompts.contexts import format_context
+from endorm_tasks.prompts.formatting import FormatError, end_of_turn_id
 
 from .conftest import SHARED_DOCS
 

@@ -8,7 +8,7 @@ from lm_eval.api.registry import get_model
 from lm_eval.models.huggingface import HFLM
 
 from endorm_tasks.harness.lm_model import EndoRMLM
-from endorm_tasks.prompts.formatting import format_context
+from endorm_tasks.prompts.contexts import format_context
 from endorm_tasks.reward.config import RewardConfig
 from endorm_tasks.reward.scorer import EndoScorer
 

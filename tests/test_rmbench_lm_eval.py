@@ -15,7 +15,8 @@ from lm_eval.tasks import TaskManager
 from endorm_tasks.benchmarks.rmbench import RMBENCH_DOMAINS, responses
 from endorm_tasks.cli.eval import task_configs_dir
 from endorm_tasks.data_sources import DataError
-from endorm_tasks.prompts.formatting import FormatError, format_context, plain_template_context
+from endorm_tasks.prompts.contexts import format_context
+from endorm_tasks.prompts.formatting import FormatError, plain_template_context
 
 from .conftest import project_tasks, run_tasks
 

@@ -9,7 +9,7 @@ import pytest
 from endorm_tasks import bundled
 from endorm_tasks.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE
 from endorm_tasks.cli.score import chunks, main
-from endorm_tasks.prompts.formatting import format_context
+from endorm_tasks.prompts.contexts import format_context
 from endorm_tasks.reward.config import RewardConfig
 from endorm_tasks.reward.scorer import EndoScorer
 

@@ -11,7 +11,8 @@ import math
 import pytest
 import torch
 
-from endorm_tasks.prompts.formatting import FormatError, format_context
+from endorm_tasks.prompts.contexts import format_context
+from endorm_tasks.prompts.formatting import FormatError
 from endorm_tasks.reward.config import RewardConfig
 from endorm_tasks.reward.scorer import EndoScorer, ScoringError
 

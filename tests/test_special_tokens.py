@@ -17,8 +17,8 @@ from endorm_tasks.benchmarks.dsp import load_dsp
 from endorm_tasks.benchmarks.rmbench import load_rmbench
 from endorm_tasks.cli.score import main as endorm_score
 from endorm_tasks.harness.lm_model import EndoRMLM
-from endorm_tasks.prompts.contexts import Renderer, render_context
-from endorm_tasks.prompts.formatting import TEXT_OPEN, FormatError, encode_text, format_context
+from endorm_tasks.prompts.contexts import Renderer, format_context, render_context
+from endorm_tasks.prompts.formatting import TEXT_OPEN, FormatError, encode_text
 from endorm_tasks.reward.config import RewardConfig
 from endorm_tasks.reward.scorer import EndoScorer
 from endorm_tasks.sweep import grid as sweep

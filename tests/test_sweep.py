@@ -18,7 +18,7 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from endorm_tasks.benchmarks import rmbench
 from endorm_tasks.cli.sweep import build_parser, rmbench_docs
 from endorm_tasks.cli.sweep import main as sweep_main
-from endorm_tasks.prompts.formatting import format_context
+from endorm_tasks.prompts.contexts import format_context
 from endorm_tasks.reward.config import RewardConfig
 from endorm_tasks.reward.scorer import EndoScorer, TokenStats
 from endorm_tasks.sweep.grid import (

@@ -77,15 +77,23 @@ def to_doc(name: str, row: dict, index: int, where: str, data_source: str) -> di
     }
 
 
-def row_level(row: dict, where: str) -> int:
-    """MATH difficulty level of a row: the int ``level`` (Qwen file, hub MATH-500) or "Level 2"."""
-    level = row.get("level")
+def math_level(level: object) -> int | None:
+    """A MATH difficulty level: the int ``level`` (Qwen file, hub MATH-500) or "Level 2"; None for anything
+    else (the MATH training release has two "Level ?" problems)."""
     text = level.removeprefix("Level").strip() if isinstance(level, str) else level
     if isinstance(text, str) and text.isdigit():
         return int(text)
     if isinstance(text, int) and not isinstance(text, bool):
         return text
-    raise DataError(f"{where}: field 'level' should be an integer (or 'Level N'), got {level!r}")
+    return None
+
+
+def row_level(row: dict, where: str) -> int:
+    """The level of a test row (``math_level``); a row without one is refused."""
+    level = math_level(row.get("level"))
+    if level is None:
+        raise DataError(f"{where}: field 'level' should be an integer (or 'Level N'), got {row.get('level')!r}")
+    return level
 
 
 def load_math(

@@ -28,6 +28,7 @@ from endorm_tasks.prompts.formatting import (
     check_prompt_format,
     encode_rendered,
     encode_text,
+    plain_template_context,
     prefix_before_sentinel,
     special_token_pattern,
     system_messages,
@@ -99,12 +100,6 @@ def context_messages(query: str, system: str | None, prompt_format: str) -> list
     return system_messages(system) + turns
 
 
-def plain_template_context(query: str, system: str | None = None) -> str:
-    """``template`` format for a model without a chat template (docs/definitions.md#template-format)."""
-    head = f"{system}\n\n" if system else ""
-    return head + prefix_before_sentinel(template_user_text(query, SENTINEL))
-
-
 def render_context(renderer: Renderer, query: str, system: str | None = None, prompt_format: str = "chat") -> Context:
     """The context x of one query (and instruction) in ``chat`` or ``template`` format, with the special
     tokens' strings of the query and instruction marked as text (``renderer.specials``).
@@ -133,6 +128,11 @@ def render_context(renderer: Renderer, query: str, system: str | None = None, pr
 def scored_context(renderer: Renderer, query: str, system: str | None = None, prompt_format: str = "chat") -> str:
     """The text of ``render_context``: what an lm-eval task hands the model as its context."""
     return render_context(renderer, query, system, prompt_format).text
+
+
+def format_context(tokenizer, query: str, system: str | None = None, prompt_format: str = "chat") -> str:
+    """The context x for one query under the tokenizer's own chat template (``scored_context``)."""
+    return scored_context(Renderer.from_tokenizer(tokenizer), query, system, prompt_format)
 
 
 def context_ids(tokenizer, context: Context, add_special_tokens: bool) -> list[int]:

@@ -4,7 +4,8 @@ response.
 
 ``chat``: the model's chat template; system = the instruction (if any), user = the query, the
 response is the assistant turn. ``template``: the paper's App. D EndoRM template, the response sits
-inside the user turn after ``### Response``. Contexts are built in one place, ``endorm_tasks.prompts.contexts``.
+inside the user turn after ``### Response``; ``plain_template_context`` writes it for a model without a chat
+template. Contexts are built in one place, ``endorm_tasks.prompts.contexts``, which imports this module.
 
 Data (prompts, system instructions, responses) is text: a special token's string inside it is encoded
 as characters, never as the special token (docs/definitions.md#text-is-text).
@@ -75,18 +76,10 @@ def tokenizer_renderer(tokenizer) -> ChatRenderer:
     return render
 
 
-def format_context(tokenizer, query: str, system: str | None = None, prompt_format: str = "chat") -> str:
-    """The context x for one query under the tokenizer's own chat template: ``contexts.scored_context``."""
-    from endorm_tasks.prompts.contexts import Renderer, scored_context
-
-    return scored_context(Renderer.from_tokenizer(tokenizer), query, system, prompt_format)
-
-
 def plain_template_context(query: str, system: str | None = None) -> str:
-    """``template`` format for a model without a chat template: ``contexts.plain_template_context``."""
-    from endorm_tasks.prompts.contexts import plain_template_context as plain
-
-    return plain(query, system)
+    """``template`` format for a model without a chat template (docs/definitions.md#template-format)."""
+    head = f"{system}\n\n" if system else ""
+    return head + prefix_before_sentinel(template_user_text(query, SENTINEL))
 
 
 def special_tokens(tokenizer) -> tuple[str, ...]:
