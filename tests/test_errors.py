@@ -349,3 +349,19 @@ def test_readme_command_1_saves_results_that_name_the_embedded_sample(tmp_path):
     assert "data source: embedded-sample (" in done.stdout
     data = json.loads(saved.read_text())
     assert data["endorm_data_source"] == {t: ["embedded-sample"] for t in ("rmbench_chat", "rmbench_code", "rmbench_safety")}
+
+
+def test_one_class_per_general_error_and_its_exit_code():
+    """ConfigError and ModelNotFoundError exist once (endorm_tasks.errors), whoever raises them, and
+    map to their documented exit codes."""
+    import endorm_rl.config
+    import endorm_tasks.bundled
+    import endorm_tasks.reward.config
+    from endorm_tasks import errors
+    from endorm_tasks.cli.errors import exit_code_of
+
+    assert endorm_rl.config.ConfigError is endorm_tasks.reward.config.ConfigError is errors.ConfigError
+    assert endorm_tasks.bundled.ModelNotFoundError is errors.ModelNotFoundError
+    assert not hasattr(endorm_rl.config, "ModelNotFoundError")
+    assert exit_code_of(errors.ConfigError("x")) == exit_code_of(errors.UsageError("x")) == 2
+    assert exit_code_of(errors.ModelNotFoundError("x")) == exit_code_of(errors.ModelError("x")) == 5

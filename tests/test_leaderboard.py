@@ -331,3 +331,14 @@ def test_rl_arms_with_different_bases_are_refused(tmp_path):
     files = [write_rl_step(tmp_path, "endogenous", 0, 0.1), write_rl_step(tmp_path, "rule", 0, 0.2)]
     with pytest.raises(DataError, match="every arm's step-0 file must hold the same base-model results"):
         build_report(load_runs(files))
+
+
+def test_rendering_writes_numbers_and_tables_as_the_reports_always_have():
+    from endorm_tasks.rendering import DASH, markdown_table, number, percent
+
+    assert (percent(0.7024), percent(0.7024, 0.0131), percent(None), percent(0.5, digits=2)) == ("70.2", "70.2 ± 1.3", DASH, "50.00")
+    assert (percent(0.031, 0.004, sign=True), percent(-0.031, sign=True)) == ("+3.1 ± 0.4", "-3.1")
+    assert (number(0.80219, 4), number(-0.5, sign=True), number(None), number(12.0, 0)) == ("0.8022", "-0.50", DASH, "12")
+    assert markdown_table(["a", "b|c"], [["x", "1\n2"]]) == "| a | b\\|c |\n| --- | --- |\n| x | 1 2 |"
+    assert markdown_table(["arm", "n"], [["r", "3"]], right_from=1) == "| arm | n |\n| --- | ---: |\n| r | 3 |"
+    assert markdown_table(["step", "acc"], [], right_from=0, compact=True) == "| step | acc |\n|---:|---:|"
