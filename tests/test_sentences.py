@@ -462,7 +462,8 @@ def test_report_localisation_against_the_scorers_sentence_rewards(tmp_path, tiny
             units = scored_sentences(rejected)
             low = min(units, key=lambda u: u.reward)
             expected_lowest.append({"item": doc["id"], "style": style, "units": len(units),
-                                    "key_units": sum(key in u.text for u in units), "hit": key in low.text})
+                                    "key_units": sum(key in u.text for u in units), "hit": key in low.text,
+                                    "lowest": units.index(low), "first_holds_key": key in units[0].text})
             pairs = report.aligned_units([u.text for u in scored_sentences(chosen)], [u.text for u in units])
             if 0 < sum(e for *_, e in pairs) < len(pairs):
                 before = scored_sentences(chosen)

@@ -158,7 +158,8 @@ def aligned_units(chosen: Sequence[str], rejected: Sequence[str]) -> list[tuple[
 
 def localisation(store: TokenStore, chat: dict[str, dict], docs: dict[str, dict], tokenizer, config: RewardConfig) -> dict:
     """Over RM-Bench chat's rejected responses whose chosen counterpart (same style) lacks the error key:
-    how often the lowest-reward unit holds the key, against chance (mean 1/K), and how often the unit
+    how often the lowest-reward unit holds the key, against chance (mean 1/K) and against always naming
+    the first unit (the injected fact often sits there), and how often the unit
     whose reward drops most from chosen to rejected (units aligned by text) is an edited one, over the
     pairs with both edited and unedited aligned units."""
     rows = {(m.item, m.role, m.index): k for k, m in enumerate(store.responses)}
@@ -176,7 +177,8 @@ def localisation(store: TokenStore, chat: dict[str, dict], docs: dict[str, dict]
             rewards = unit_rewards(store, rejected_row, config)
             with_key = [key in text for text in rejected_units]
             low = min(range(len(rewards)), key=rewards.__getitem__)
-            lowest.append({"item": item_id, "style": style, "units": len(rewards), "key_units": sum(with_key), "hit": with_key[low]})
+            lowest.append({"item": item_id, "style": style, "units": len(rewards), "key_units": sum(with_key), "hit": with_key[low],
+                           "lowest": low, "first_holds_key": with_key[0]})
             pairs = aligned_units([u.text for u in units[chosen_row]], rejected_units)
             if 0 < sum(edited for *_, edited in pairs) < len(pairs):  # else the answer is fixed in advance
                 chosen_rewards = unit_rewards(store, chosen_row, config)
@@ -202,6 +204,8 @@ def shares(lowest: list[dict], drop: list[dict]) -> dict:
         "lowest_unit_holds_key": share([r["hit"] for r in lowest]),
         "chance_mean_1_over_units": share([1 / r["units"] for r in lowest]),
         "chance_key_units_over_units": share([r["key_units"] / r["units"] for r in lowest]),
+        "first_unit_holds_key": share([r["first_holds_key"] for r in lowest]),
+        "lowest_is_first_unit": share([r["lowest"] == 0 for r in lowest]),
         "lowest_unit_holds_key_where_key_present": share([r["hit"] for r in holding]),
         "chance_where_key_present": share([r["key_units"] / r["units"] for r in holding]),
         "n_aligned_with_edit": len(drop),
@@ -246,12 +250,14 @@ def localisation_markdown(result: dict) -> str:
         return "–" if value is None else f"{100 * value:.1f}"
 
     lines = ["| Config | styles | rejected (key not in chosen) | lowest unit holds key | chance (mean 1/K) | "
-             "chance (key units / K) | aligned pairs | largest drop is edited | chance (edited / aligned) |",
-             "|" + " --- |" * 9]
+             "chance (key units / K) | first unit holds key | lowest is the first unit | aligned pairs | "
+             "largest drop is edited | chance (edited / aligned) |",
+             "|" + " --- |" * 11]
     for name, r in result.items():
         for styles, part in [("all", r), *((f"style {k}", v) for k, v in r["by_style"].items())]:
             lines.append(f"| {name} | {styles} | {part['n_rejected']} | {pct(part['lowest_unit_holds_key'])} | "
                          f"{pct(part['chance_mean_1_over_units'])} | {pct(part['chance_key_units_over_units'])} | "
+                         f"{pct(part['first_unit_holds_key'])} | {pct(part['lowest_is_first_unit'])} | "
                          f"{part['n_aligned_with_edit']} | {pct(part['largest_drop_is_edited'])} | {pct(part['chance_edited_over_paired'])} |")
     return "\n".join(lines) + "\n"
 
