@@ -494,3 +494,24 @@ def test_a_tokenizer_without_offsets_places_tokens_by_decoding(smollm2_tokenizer
     ids = encode_text(smollm2_tokenizer, MARKDOWN) + [2]
     with_offsets = units_of(smollm2_tokenizer, MARKDOWN, ids, trailing=1)
     assert units_of(NoOffsets(smollm2_tokenizer), MARKDOWN, ids, trailing=1) == with_offsets
+
+
+@pytest.mark.slow
+def test_lm_eval_rmbench_chat_under_sentence_min(smollm2, smollm2_path, shared_data_dir):
+    """``--model_args aggregate=sentence_min`` through lm-eval: the document's metrics are RM-Bench's
+    metrics of the smallest sentence rewards, computed here with the scorer (about 40 s on CPU)."""
+    import endorm_tasks.harness.lm_model  # noqa: F401  (registers the endorm model)
+    from endorm_tasks.benchmarks import rmbench
+
+    from .conftest import project_tasks, run_tasks
+
+    model, tok = smollm2
+    out = run_tasks("endorm", f"pretrained={smollm2_path},aggregate=sentence_min", ["rmbench_chat"], project_tasks(shared_data_dir))
+    assert out["config"]["endorm_reward_config"]["aggregate"] == "sentence_min"
+    [sample] = out["samples"]["rmbench_chat"]
+    doc = sample["doc"]
+    context = render_context(Renderer.from_tokenizer(tok), doc["prompt"], None, "chat")
+    scored = EndoScorer(model, tok).score([context] * 6, rmbench.responses(doc), units=True)
+    expected = rmbench.doc_metrics(doc, [min(s.reward for s in scored_sentences(x)) for x in scored])
+    for name in rmbench.METRICS:
+        assert out["results"]["rmbench_chat"][f"{name},none"] == pytest.approx(expected[name])
