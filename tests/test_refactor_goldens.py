@@ -7,8 +7,8 @@ results the code computed from them when it was frozen (``tests/fixtures/refacto
 These tests recompute everything through the public functions and compare exactly: a refactor must keep
 every number. When the functions move, change the calls here, never the fixture.
 
-Pure functions only (no model); the lm-eval glue (``process_results`` of the task classes) is checked
-against the same numbers in the last test.
+Pure functions only (no model); the lm-eval glue (``process_results``, ``aggregation`` and
+``higher_is_better`` of the task classes) is checked against the same numbers in the last tests.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def assert_same(got, want, what: str) -> None:
 
 
 GENERATOR = load_generator()
-# lm-eval's aggregations as the task YAMLs name them (`mean`, `utils.total`, `utils.pair_accuracy`), applied
+# lm-eval's aggregations as the task classes declare them (`mean`, `total`, `pair_accuracy`), applied
 # per task as lm-eval does: the generator's own functions, so the goldens and the check aggregate alike.
 mean, total = GENERATOR.mean, GENERATOR.total
 rmbench_aggregate, dsp_aggregate = GENERATOR.rmbench_aggregate, GENERATOR.dsp_aggregate
@@ -367,7 +367,7 @@ def test_sweep_from_stored_statistics(goldens, generator, benchmark, request, sh
         assert_sweep_agrees_with_endorm(benchmark, result, view, f"{benchmark} {label}")
 
 
-# -- the same numbers through the lm-eval glue: the task classes' process_results --
+# -- the same numbers through the lm-eval glue: the task classes' process_results and aggregation --
 
 
 def task_utils(family: str):
@@ -404,12 +404,14 @@ def test_task_process_results_give_the_frozen_metrics(goldens, rmbench_docs, dsp
     # EndoRM tasks: (score, is_greedy) per response.
     rmbench_utils, dsp_utils, mf_utils = task_utils("rmbench"), task_utils("dsp"), task_utils("multifaceted")
     frozen = goldens["rmbench"]["endorm"]
+    task = bare(rmbench_utils.RMBenchTask)
     for doc, scores, want in zip(rmbench_docs, frozen["scores"], frozen["per_doc"]):
-        assert_same(rmbench_utils.process_results(doc, [(s, False) for s in floats(scores)]), want, f"rmbench task {doc['id']}")
+        assert_same(task.process_results(doc, [(s, False) for s in floats(scores)]), want, f"rmbench task {doc['id']}")
     frozen = goldens["dsp"]["endorm"]
+    task = bare(dsp_utils.DSPTask)
     for rm in dsp.DSP_DOMAINS:
         for doc, scores, want in zip(dsp_rm_docs(dsp_docs, rm, shared_data_dir), frozen["scores"][rm], frozen["per_doc"][rm]):
-            assert_same(dsp_utils.process_results(doc, [(s, False) for s in floats(scores)]), want, f"dsp_rm-{rm} task {doc['id']}")
+            assert_same(task.process_results(doc, [(s, False) for s in floats(scores)]), want, f"dsp_rm-{rm} task {doc['id']}")
     frozen = goldens["multifaceted"]["endorm"]
     task = bare(mf_utils.MultifacetedTask, source_slugs=slugs)
     for doc, scores, want in zip(multifaceted_docs, frozen["scores"], frozen["per_doc"]):
@@ -433,6 +435,46 @@ def test_task_process_results_give_the_frozen_metrics(goldens, rmbench_docs, dsp
     task = bare(RMBenchGeneratedPointwiseTask, judge="genrm_pointwise")
     for doc, run, want in zip(rmbench_docs, frozen["runs"], frozen["per_doc"]):
         assert_same(task.process_results(doc, run["texts"]), want, f"generated pointwise task {doc['id']}")
+
+
+def task_aggregate(task, per_doc: list[dict]) -> dict:
+    """What lm-eval makes of a task's per-document metrics: each metric's values through the task's
+    ``aggregation()``."""
+    return {name: aggregate([m[name] for m in per_doc]) for name, aggregate in task.aggregation().items()}
+
+
+RMBENCH_DIRECTIONS = {"acc": True, "easy": True, "normal": True, "hard": True, "n_identical_pairs": False}
+DSP_DIRECTIONS = {**{f"acc_{d}": True for d in ("academy", "business", "literature", "entertainment")},
+                  "diagonal": True, "specificity_gap": True, "n_identical_pairs": False}
+MULTIFACETED_DIRECTIONS = {"acc": True, "n_unpaired_rows": False, "n_identical_pairs": False}
+"""The metrics and directions the task YAMLs declared when the goldens were frozen."""
+
+
+@pytest.mark.parametrize("scorer", ["endorm", "verifier"])
+def test_task_aggregations_give_the_frozen_aggregates(goldens, rmbench_docs, scorer):
+    """The task classes' ``aggregation()`` over the frozen per-document metrics gives the frozen
+    per-task results, for the EndoRM and a judge task of each benchmark; ``higher_is_better()`` gives
+    the directions the YAMLs declared."""
+    from endorm_tasks.harness.tasks import DSPTask, MultifacetedTask, RMBenchTask
+    from endorm_tasks.judges.task import DSPJudgeTask, MultifacetedJudgeTask, RMBenchJudgeTask
+
+    def frozen(benchmark: str) -> dict:
+        return goldens[benchmark]["endorm"] if scorer == "endorm" else goldens[benchmark]["judges"][scorer]
+
+    judged = scorer != "endorm"
+    task = bare(RMBenchJudgeTask if judged else RMBenchTask)
+    assert task.higher_is_better() == RMBENCH_DIRECTIONS
+    for domain, want in frozen("rmbench")["aggregate"]["tasks"].items():
+        rows = [m for m, doc in zip(frozen("rmbench")["per_doc"], rmbench_docs) if doc["domain"] == domain]
+        assert_same(task_aggregate(task, rows), want, f"rmbench_{domain} {scorer} aggregate")
+    task = bare(DSPJudgeTask if judged else DSPTask)
+    assert task.higher_is_better() == DSP_DIRECTIONS
+    for rm in dsp.DSP_DOMAINS:
+        assert_same(task_aggregate(task, frozen("dsp")["per_doc"][rm]), frozen("dsp")["aggregate"]["tasks"][rm], f"dsp_rm-{rm} {scorer}")
+    slugs = goldens["multifaceted"]["slugs"]
+    task = bare(MultifacetedJudgeTask if judged else MultifacetedTask, source_slugs=slugs)
+    assert task.higher_is_better() == {**MULTIFACETED_DIRECTIONS, **{f"acc_{s}": True for s in slugs}}
+    assert_same(task_aggregate(task, frozen("multifaceted")["per_doc"]), frozen("multifaceted")["aggregate"], f"multifaceted {scorer}")
 
 
 def test_tie_rule_is_the_one_pair_decision():

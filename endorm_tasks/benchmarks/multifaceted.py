@@ -15,7 +15,7 @@ import math
 import os
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from endorm_tasks.benchmarks.preference import Item, Pair, identical_pairs, pair_wins
@@ -174,14 +174,10 @@ def pair_accuracy(items: Sequence[Sequence[int]]) -> float:
     return sum(c for c, _ in items) / pairs if pairs else math.nan
 
 
-def register_source_metrics(task) -> list[str]:
-    """Give an lm-eval task one ``acc_<slug>`` metric per source in its documents (the source strings
-    come from the data, not the YAML); returns the slugs, sorted, for ``doc_metrics``."""
-    slugs = sorted({doc["source_slug"] for doc in task.eval_docs})
-    for slug in slugs:
-        task._aggregation_list[f"acc_{slug}"] = pair_accuracy
-        task._higher_is_better[f"acc_{slug}"] = True
-    return slugs
+def source_slugs(docs: Iterable[dict]) -> list[str]:
+    """The slugs of the sources in ``docs``, sorted: one ``acc_<slug>`` metric each (the source strings
+    come from the data, not the YAML), as ``metrics`` and ``doc_metrics`` take them."""
+    return sorted({doc["source_slug"] for doc in docs})
 
 
 def custom_dataset(*, multifaceted_path: str | None = None, data_dir: str | None = None, **_metadata):

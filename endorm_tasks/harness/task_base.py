@@ -2,7 +2,9 @@
 
 ``EndoTask`` takes the YAML's ``class`` key out of the config (``ConfigurableTask`` rejects it),
 refuses ``--metadata`` keys no task reads (``check_metadata``) and, for tasks that name a prompt
-format, records where the documents came from. ``PreferenceTask`` is a benchmark task over preference
+format, records where the documents came from. A task class describes its metrics in Python, as
+lm-eval's own custom-class tasks do: ``process_results``, and ``METRIC_LIST`` (``MetricSpec``) behind
+``aggregation`` and ``higher_is_better``; the YAMLs name data and prompts only. ``PreferenceTask`` is a benchmark task over preference
 items (``endorm_tasks.benchmarks.preference``): it issues the requests of ``request_arguments`` and
 turns their results into pair wins and the benchmark's metrics;
 ``RewardTask`` is the EndoRM form, one ``loglikelihood`` request per response under one context.
@@ -15,9 +17,11 @@ import inspect
 import logging
 import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from types import ModuleType
 
 from lm_eval.api.instance import Instance
+from lm_eval.api.registry import get_aggregation
 from lm_eval.api.task import ConfigurableTask
 
 from endorm_tasks.benchmarks.preference import Item, pair_wins
@@ -30,6 +34,29 @@ def total(items: list[float]) -> float:
     """Aggregation for counts (``n_identical_pairs``, ``n_unpaired_rows``, ``n_timeouts``): lm-eval has
     no built-in ``sum``."""
     return float(sum(items))
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric of a task's ``process_results``: how lm-eval aggregates its per-document values (an
+    aggregation lm-eval names, such as ``"mean"``, which gets lm-eval's standard error; or a function of
+    all the values, such as ``total``) and which direction is better."""
+
+    name: str
+    aggregation: str | Callable[[list], float] = "mean"
+    higher_is_better: bool = True
+
+    def aggregation_function(self) -> Callable[[list], float]:
+        return get_aggregation(self.aggregation) if isinstance(self.aggregation, str) else self.aggregation
+
+    def config_entry(self) -> dict[str, object]:
+        """The entry of lm-eval's ``metric_list``, as a YAML would have written it."""
+        return {"metric": self.name, "aggregation": self.aggregation, "higher_is_better": self.higher_is_better}
+
+
+def counts(*names: str) -> tuple[MetricSpec, ...]:
+    """Counts summed over documents (``total``), where fewer is better (identical pairs, timeouts)."""
+    return tuple(MetricSpec(name, total, higher_is_better=False) for name in names)
 
 
 LM_EVAL_KEYS: frozenset[str] = frozenset({"version", "config_source"})
@@ -106,17 +133,23 @@ def check_metadata(task: str, metadata: Mapping[str, object] | None, reads: Coll
 class EndoTask(ConfigurableTask):
     """A task named by a YAML's ``class`` key; ``PROMPT_FORMAT`` (when set) is recorded in the task
     metadata with the documents' ``data_source``. The ``--metadata`` keys it reads are its class's
-    ``METADATA_KEYS`` and those of its ``custom_dataset`` (``dataset_keys``)."""
+    ``METADATA_KEYS`` and those of its ``custom_dataset`` (``dataset_keys``). Its metrics are the
+    values of its ``process_results``, declared by ``task_metrics`` (``METRIC_LIST``)."""
 
     PROMPT_FORMAT: str | None = None
     METADATA_KEYS: tuple[str, ...] = ()
+    METRIC_LIST: tuple[MetricSpec, ...] = ()
 
     def __init__(self, config: dict | None = None) -> None:
         # lm-eval hands the YAML's `class` key to the constructor; TaskConfig rejects it.
         config = {k: v for k, v in (config or {}).items() if k != "class"}
         reads = (*self.METADATA_KEYS, *dataset_keys(config.get("custom_dataset")))
         check_metadata(config.get("task", type(self).__name__), config.get("metadata"), reads)
-        super().__init__(config=self.prepare_config(config))
+        # The results file records the config's metric_list (the only record of each aggregation
+        # there). Without a process_results in the config, lm-eval looks each metric name it does not
+        # know up in HF `evaluate` (a slow import, then the network): the method is the real one.
+        metrics = {"metric_list": [spec.config_entry() for spec in self.METRIC_LIST], "process_results": self.process_results}
+        super().__init__(config=self.prepare_config({**config, **metrics}))
         if self.PROMPT_FORMAT is not None:
             sources = sorted({doc["data_source"] for doc in self.eval_docs})
             self.config.metadata = {**(self.config.metadata or {}), "data_source": sources, "prompt_format": self.PROMPT_FORMAT}
@@ -126,6 +159,19 @@ class EndoTask(ConfigurableTask):
         """The config handed to ``ConfigurableTask`` (subclasses adjust it from the YAML's values)."""
         return config
 
+    def process_results(self, doc: dict, results: list) -> dict[str, object]:
+        raise NotImplementedError
+
+    def task_metrics(self) -> tuple[MetricSpec, ...]:
+        """The metrics ``process_results`` returns (a subclass adds those its documents define)."""
+        return self.METRIC_LIST
+
+    def aggregation(self) -> dict[str, Callable[[list], float]]:
+        return {spec.name: spec.aggregation_function() for spec in self.task_metrics()}
+
+    def higher_is_better(self) -> dict[str, bool]:
+        return {spec.name: spec.higher_is_better for spec in self.task_metrics()}
+
 
 class PreferenceTask(EndoTask):
     """A benchmark task: each document becomes a preference ``Item`` of the ``benchmark`` module (its
@@ -133,11 +179,6 @@ class PreferenceTask(EndoTask):
     metrics (its ``metrics(item, wins)``)."""
 
     benchmark: ModuleType
-
-    def prepare_config(self, config: dict) -> dict:
-        # Without a process_results in the config, lm-eval looks each metric name it does not know
-        # up in HF `evaluate` (a slow import, then the network); the method below is the real one.
-        return {**config, "process_results": self.process_results}
 
     def item(self, doc: dict) -> Item:
         return self.benchmark.item(doc)

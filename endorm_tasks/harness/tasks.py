@@ -1,8 +1,9 @@
 """The lm-eval tasks of EndoRM on the three preference benchmarks (docs/definitions.md#benchmarks).
 
-A task names its benchmark module (``benchmark = rmbench``), whose ``item`` and ``metrics`` it uses;
-``MultifacetedSources`` adds the per-source metrics that the Multifaceted EndoRM and judge tasks share.
-``task_configs/<benchmark>/utils.py`` re-exports these classes for the YAMLs.
+A task names its benchmark module (``benchmark = rmbench``), whose ``item`` and ``metrics`` it uses,
+and the benchmark's metric list (``RMBENCH_METRICS``, ``DSP_METRICS``), which the judge tasks of the same
+benchmark share; ``MultifacetedSources`` adds the per-source metrics that the Multifaceted EndoRM and
+judge tasks share. ``task_configs/<benchmark>/utils.py`` re-exports these classes for the YAMLs.
 """
 
 from __future__ import annotations
@@ -11,19 +12,41 @@ from collections.abc import Callable, Sequence
 
 from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
 from endorm_tasks.benchmarks.preference import Item
-from endorm_tasks.harness.task_base import RewardTask
+from endorm_tasks.harness.task_base import MetricSpec, RewardTask, counts
 from endorm_tasks.prompts.contexts import Renderer, conditioned_context, scored_context
+
+# Per-document values are means of that document's win-matrix cells, so `mean` over documents gives
+# the official matrix metrics and lm-eval's standard error over documents (docs/definitions.md#rmbench).
+RMBENCH_METRICS: tuple[MetricSpec, ...] = (*(MetricSpec(name) for name in ("acc", "easy", "normal", "hard")),
+                                           *counts("n_identical_pairs"))
+# Per-document values are means of that query's pair outcomes (4 pairs per test domain), so `mean`
+# over documents is the pair accuracy with lm-eval's standard error over queries (docs/definitions.md#dsp).
+DSP_METRICS: tuple[MetricSpec, ...] = (
+    *(MetricSpec(f"acc_{domain}") for domain in dsp.DSP_DOMAINS),
+    MetricSpec("diagonal"),
+    MetricSpec("specificity_gap"),
+    *counts("n_identical_pairs"),
+)
+# Per-row values are (correct, pairs) counts; pair_accuracy sums them, so rows with more systems weigh
+# by their pairs (docs/definitions.md#multifaceted).
+MULTIFACETED_METRICS: tuple[MetricSpec, ...] = (MetricSpec("acc", multifaceted.pair_accuracy),
+                                                *counts("n_unpaired_rows", "n_identical_pairs"))
 
 
 class MultifacetedSources:
     """Multifaceted-Bench: a row's answer against the other systems' answers; acc and acc_<source slug>,
-    one metric per source found in the data (registered here, since the YAML cannot know them)."""
+    one metric per source found in the data (added here, since the YAML cannot know them)."""
 
     benchmark = multifaceted
+    METRIC_LIST = MULTIFACETED_METRICS
 
     def __init__(self, config: dict | None = None) -> None:
         super().__init__(config)
-        self.source_slugs = multifaceted.register_source_metrics(self)
+        self.source_slugs = multifaceted.source_slugs(self.eval_docs)
+
+    def task_metrics(self) -> tuple[MetricSpec, ...]:
+        per_source = (MetricSpec(f"acc_{slug}", multifaceted.pair_accuracy) for slug in self.source_slugs)
+        return (*super().task_metrics(), *per_source)
 
     def metrics(self, item: Item, wins: Sequence[float]) -> dict[str, object]:
         return multifaceted.metrics(item, wins, self.source_slugs)
@@ -37,6 +60,7 @@ class RMBenchTask(RewardTask):
 
     PROMPT_FORMAT = "chat"
     benchmark = rmbench
+    METRIC_LIST = RMBENCH_METRICS
 
     def context(self, doc: dict, ctx: str, chat_template: Callable | None) -> str:
         missing = (
@@ -68,6 +92,7 @@ class DSPTask(ConditionedRewardTask):
     """Scores the 5 responses of a query once under the task's domain system prompt (``doc["rm"]``)."""
 
     benchmark = dsp
+    METRIC_LIST = DSP_METRICS
 
 
 class DSPTemplateTask(DSPTask):
@@ -87,12 +112,3 @@ class MultifacetedTask(MultifacetedSources, ConditionedRewardTask):
     """Overall and per-source pair accuracy; a row that forms no pair still issues one request (its own
     answer), because lm-eval only calls ``process_results`` for documents with requests."""
 
-
-def rmbench_process_results(doc: dict, results: list[tuple[float, bool]]) -> dict[str, float]:
-    """The RM-Bench YAMLs' ``process_results``: metrics from the 6 (reward, is_greedy) results."""
-    return rmbench.doc_metrics(doc, [score for score, _ in results])
-
-
-def dsp_process_results(doc: dict, results: list[tuple[float, bool]]) -> dict[str, float]:
-    """The DSP YAMLs' ``process_results``: metrics of RM ``doc["rm"]`` from the 5 (reward, is_greedy) results."""
-    return dsp.doc_metrics(doc, doc["rm"], [score for score, _ in results])

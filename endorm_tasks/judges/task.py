@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from endorm_tasks.benchmarks import dsp, rmbench
 from endorm_tasks.benchmarks.preference import Item
 from endorm_tasks.harness.task_base import PreferenceTask
-from endorm_tasks.harness.tasks import MultifacetedSources
+from endorm_tasks.harness.tasks import DSP_METRICS, RMBENCH_METRICS, MultifacetedSources
 from endorm_tasks.judges import scoring as judges
 from endorm_tasks.judges.scoring import JudgeError
 
@@ -76,12 +76,14 @@ class RMBenchJudgeTask(JudgeTask):
     """RM-Bench without instruction: hard/normal/easy/acc of the 3x3 win matrix, as ``rmbench_*``."""
 
     benchmark = rmbench
+    METRIC_LIST = RMBENCH_METRICS
 
 
 class DSPJudgeTask(JudgeTask):
     """A DSP domain RM: the domain system prompt is the judge's instruction; metrics as ``dsp_rm-*``."""
 
     benchmark = dsp
+    METRIC_LIST = DSP_METRICS
 
 
 class MultifacetedJudgeTask(MultifacetedSources, JudgeTask):

@@ -3,19 +3,19 @@
 Each task has two filters, one per answer extraction (``answers.EXTRACTIONS``), so results read
 ``acc,strict-match`` and ``acc,flexible-extract``. A filter keeps all k samples of a document (lm-eval's
 default filter keeps only the first, lm-eval PR #3248) and turns each into its extracted answers;
-``process_results`` checks them. Task metadata read here (``--metadata key=value``): ``k``, the samples
-per problem of the avg@k tasks (default their YAML ``repeats``).
+``MathTask.process_results`` checks them. Task metadata read here (``--metadata key=value``): ``k``, the
+samples per problem of the avg@k tasks (default their YAML ``repeats``).
 """
 
 from __future__ import annotations
 
-from endorm_tasks.harness.task_base import EndoTask, total
+from endorm_tasks.harness.task_base import EndoTask, MetricSpec, counts, total
 from endorm_tasks.mathbench.answers import FLEXIBLE_EXTRACT, STRICT_MATCH
 from endorm_tasks.mathbench.arithmetic import metadata_int
 from endorm_tasks.mathbench.benchmarks import answers_metrics, extracted_answers
 from endorm_tasks.prompts.formatting import plain_template_context
 
-__all__ = ["MathTask", "flexible_extract", "process_results", "strict_match", "total"]
+__all__ = ["MathTask", "flexible_extract", "strict_match"]
 
 
 def extract_all(resps: list[list[str]], docs: list[dict], extraction_name: str) -> list[list[list[str]]]:
@@ -33,17 +33,19 @@ def flexible_extract(resps: list[list[str]], docs: list[dict]) -> list[list[list
     return extract_all(resps, docs, FLEXIBLE_EXTRACT)
 
 
-def process_results(doc: dict, results: list[list[list[str]]]) -> dict[str, float]:
-    """``results`` holds one request's filtered response: the extracted answers of all its samples."""
-    (predictions,) = results
-    return answers_metrics(doc, predictions)
-
-
 class MathTask(EndoTask):
     """Generation task whose avg@k tasks take ``k`` from the metadata, with a plain-text prompt when no
     chat template is applied."""
 
     METADATA_KEYS = ("k",)
+    # acc = avg@k (k = repeats) or pass@1 (repeats 1): the mean over problems of each problem's mean over
+    # its samples, so lm-eval's stderr of `mean` is the standard error over problems.
+    METRIC_LIST = (MetricSpec("acc"), *counts("n_timeouts"), MetricSpec("n_samples", total, higher_is_better=True))
+
+    def process_results(self, doc: dict, results: list[list[list[str]]]) -> dict[str, float]:
+        """``results`` holds one request's filtered response: the extracted answers of all its samples."""
+        (predictions,) = results
+        return answers_metrics(doc, predictions)
 
     def prepare_config(self, config: dict) -> dict:
         k = (config.get("metadata") or {}).get("k")

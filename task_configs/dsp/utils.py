@@ -9,8 +9,6 @@ system prompt + the query.
 from __future__ import annotations
 
 from endorm_tasks.benchmarks.dsp import custom_dataset
-from endorm_tasks.harness.task_base import total
 from endorm_tasks.harness.tasks import DSPTask, DSPTemplateTask
-from endorm_tasks.harness.tasks import dsp_process_results as process_results
 
-__all__ = ["DSPTask", "DSPTemplateTask", "custom_dataset", "process_results", "total"]
+__all__ = ["DSPTask", "DSPTemplateTask", "custom_dataset"]

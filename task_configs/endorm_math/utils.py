@@ -9,6 +9,6 @@ default their YAML ``repeats``) and, in ``custom_dataset``, ``data_dir`` / ``hub
 from __future__ import annotations
 
 from endorm_tasks.mathbench.benchmarks import custom_dataset
-from endorm_tasks.mathbench.task import MathTask, flexible_extract, process_results, strict_match, total
+from endorm_tasks.mathbench.task import MathTask, flexible_extract, strict_match
 
-__all__ = ["MathTask", "custom_dataset", "flexible_extract", "process_results", "strict_match", "total"]
+__all__ = ["MathTask", "custom_dataset", "flexible_extract", "strict_match"]

@@ -1,5 +1,6 @@
-"""lm-eval glue for the easy math tasks: data in ``endorm_tasks.mathbench.arithmetic`` and ``endorm_tasks.mathbench.benchmarks``,
-the task class, filters and metrics in ``endorm_tasks.mathbench.task``.
+"""lm-eval glue for the easy math tasks: data in ``endorm_tasks.mathbench.arithmetic`` and ``endorm_tasks.mathbench.benchmarks``;
+the task class, filters and metrics come with ``../endorm_math/_endorm_math_default.yaml``, which the
+tasks' shared settings include.
 
 Task metadata read here (``--metadata key=value``): ``arith_n`` / ``arith_seed`` / ``arith_levels`` (the
 arithmetic test problems drawn, default 300, 0 and all levels), ``data_dir`` / ``hub_id`` / ``hub_split``
@@ -11,6 +12,5 @@ from __future__ import annotations
 
 from endorm_tasks.mathbench.arithmetic import custom_dataset as arithmetic_dataset
 from endorm_tasks.mathbench.benchmarks import custom_dataset as math_dataset
-from endorm_tasks.mathbench.task import MathTask, flexible_extract, process_results, strict_match, total
 
-__all__ = ["MathTask", "arithmetic_dataset", "flexible_extract", "math_dataset", "process_results", "strict_match", "total"]
+__all__ = ["arithmetic_dataset", "math_dataset"]

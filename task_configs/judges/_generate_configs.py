@@ -6,9 +6,10 @@
 
 As lm-eval does for its generated families (bbh, mmlu): the shared settings are written by hand and
 every YAML that only combines them is written by this script. Hand-written here: ``HAND_WRITTEN``
-(the benchmark-level settings with their metric lists, and the generated-score variant); everything
-else (per-judge metadata, one task per judge and domain or domain RM, the groups) comes from
-``generated()``. Change the grid here, run the script, commit both; ``tests/test_judge_configs.py``
+(per benchmark, its judge task class over the data and metrics of the benchmark's own shared YAML,
+which it includes; and the generated-score variant); everything else (per-judge metadata, one task
+per judge and domain or domain RM, the groups, which include the benchmark's group settings) comes
+from ``generated()``. Change the grid here, run the script, commit both; ``tests/test_judge_configs.py``
 checks that the committed files are this script's output byte for byte.
 
 The script needs only the standard library (no project import, no torch), so it runs anywhere.
@@ -107,15 +108,9 @@ def dsp_files() -> dict[str, str]:
             files[f"{task}.yaml"] = member_task(f"_dsp_{judge}.yaml", task, "rm", rm)
         files[f"dsp_{judge}.yaml"] = lines(
             "# The 4x4 matrix of this judge (rows = domain RM, columns = test domain), as the group `dsp`.",
+            "include: ../dsp/_dsp_group.yaml",
             f"group: dsp_{judge}",
             *task_list([f"dsp_{judge}_rm-{rm}" for rm in DSP_RMS]),
-            "aggregate_metric_list:",
-            "  - metric: diagonal",
-            "    weight_by_size: false",
-            "  - metric: specificity_gap",
-            "    weight_by_size: false",
-            "metadata:",
-            "  version: 1.0",
         )
     files["dsp_judges.yaml"] = lines(
         "# The three judge baselines as DSP domain RMs; each judge group reports its own summaries.",

@@ -2,14 +2,13 @@
 pairing in ``endorm_tasks.benchmarks.multifaceted`` (docs/definitions.md#multifaceted).
 
 One document = one row (system s, prompt x): its own reference answer and those of the prompt's
-rows with other systems, all scored under s. Per-source metrics ``acc_<source slug>`` are added for
-every source present in the data, since the source strings come from the data, not the YAML.
+rows with other systems, all scored under s. The task class declares the metrics, and adds
+``acc_<source slug>`` for every source present in the data (the source strings come from the data).
 """
 
 from __future__ import annotations
 
-from endorm_tasks.benchmarks.multifaceted import custom_dataset, pair_accuracy
-from endorm_tasks.harness.task_base import total
+from endorm_tasks.benchmarks.multifaceted import custom_dataset
 from endorm_tasks.harness.tasks import MultifacetedTask
 
-__all__ = ["MultifacetedTask", "custom_dataset", "pair_accuracy", "total"]
+__all__ = ["MultifacetedTask", "custom_dataset"]
