@@ -1,9 +1,12 @@
 """Citations of the documentation resolve: every ``docs/<page>.md#<anchor>`` cited in the repository
 names an explicit ``<a id="...">`` mark of that page (docs/README.md: anchors are never renamed or
-removed), and code cites those pages rather than a specification outside the repository."""
+removed), and code cites those pages rather than a specification outside the repository. What the
+documentation shows of the code exists: every dotted path ``endorm_tasks.x.y`` in docs/ and the READMEs
+imports, and every ``from endorm_tasks ... import`` line there runs."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 from functools import lru_cache
@@ -103,3 +106,72 @@ def test_code_does_not_cite_the_external_spec():
         if text and OLD_SPEC in text:
             offenders.append(f"{relative.as_posix()} ({text.count(OLD_SPEC)})")
     assert not offenders, f"{len(offenders)} files cite {OLD_SPEC!r}: " + ", ".join(sorted(offenders))
+
+
+# -- the code the documentation shows --
+
+PACKAGES = ("endorm_tasks", "endorm_rl")
+# `endorm_tasks.reward.scorer.EndoScorer` (a module, then attributes); not the tail of a file path.
+DOTTED_PATH = re.compile(r"(?<![\w./-])((?:endorm_tasks|endorm_rl)(?:\.[A-Za-z_]\w*)+)")
+# `from endorm_tasks.x import a, b`, `from endorm_tasks import (a, b)` and `import endorm_tasks.x as e`, also
+# inside a shell line's `python -c '...; ...'`.
+IMPORT_STATEMENT = re.compile(
+    r"\bfrom (?:endorm_tasks|endorm_rl)[\w.]* import (?:\([^)]*\)|\w+(?:, *\w+)*(?: as \w+)?)"
+    r"|(?<![\w.])import (?:endorm_tasks|endorm_rl)[\w.]*(?: as \w+)?"
+)
+
+
+def documentation_pages() -> list[Path]:
+    """docs/*.md and every README.md of the repository."""
+    return sorted(p for p in repository_files() if p.suffix == ".md" and (p.parent == DOCS or p.name == "README.md"))
+
+
+def resolve_dotted(path: str) -> object:
+    """The object a dotted path names: its longest importable module prefix, then attributes."""
+    parts = path.split(".")
+    for end in range(len(parts), 0, -1):
+        try:
+            target = importlib.import_module(".".join(parts[:end]))
+        except ModuleNotFoundError as err:
+            if err.name is not None and not ".".join(parts[:end]).startswith(err.name):
+                raise  # the module exists but imports something missing
+            continue
+        for attribute in parts[end:]:
+            target = getattr(target, attribute)
+        return target
+    raise ModuleNotFoundError(path)
+
+
+def shown_in_docs(pattern: re.Pattern[str]) -> list[tuple[str, str]]:
+    """(page:line, match) for every match of ``pattern`` in the documentation pages."""
+    found = []
+    for page in documentation_pages():
+        where = page.relative_to(REPO).as_posix()
+        text = page.read_text(encoding="utf-8")
+        for match in pattern.finditer(text):
+            found.append((f"{where}:{text.count(chr(10), 0, match.start()) + 1}", match.group(0)))
+    return found
+
+
+def test_every_dotted_path_in_the_docs_imports():
+    found = shown_in_docs(DOTTED_PATH)
+    assert len(found) >= 10, found  # none found would mean the pattern broke
+    broken = []
+    for where, path in found:
+        try:
+            resolve_dotted(path)
+        except (ImportError, AttributeError) as err:
+            broken.append(f"{where}: {path}: {type(err).__name__}: {err}")
+    assert not broken, "dotted paths the docs show that do not import:\n" + "\n".join(broken)
+
+
+def test_every_import_line_in_the_docs_runs():
+    found = shown_in_docs(IMPORT_STATEMENT)
+    assert len(found) >= 4, found  # none found would mean the pattern broke
+    broken = []
+    for where, statement in found:
+        try:
+            exec(compile(statement, where, "exec"), {})  # noqa: S102 - the repository's own documentation
+        except ImportError as err:
+            broken.append(f"{where}: {statement}: {err}")
+    assert not broken, "import lines the docs show that fail:\n" + "\n".join(broken)

@@ -5,7 +5,7 @@ Two extractions, named like lm-eval's gsm8k filters (``EXTRACTIONS``): ``strict-
 the last box (the paper's protocol); ``flexible-extract`` falls back, for models that do not box,
 to "the answer is X", then a final ``= X``, then the last number of the text.
 
-Pure string functions: no parsing into sympy here (that is ``math_check``), so extraction can be
+Pure string functions: no parsing into sympy here (that is ``check``), so extraction can be
 tested on its own and reused by RL reward functions.
 """
 
