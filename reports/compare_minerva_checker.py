@@ -38,8 +38,8 @@ import sympy
 
 from endorm_tasks.data_sources import read_jsonl, resolve_data_dir
 from endorm_tasks.mathbench.answers import last_boxed
-from endorm_tasks.mathbench.benchmarks import BENCHMARKS, load_math, local_file, score_generations
 from endorm_tasks.mathbench.check import normalize, parse_answer, sympy_value
+from endorm_tasks.mathbench.problems import BENCHMARKS, load_math, local_file, score_generations
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION_SETS = ("math500", "minerva_math")

@@ -18,7 +18,7 @@ from endorm_rl.config import RunConfig
 from endorm_tasks.data_sources import DataError, load_hub_split, read_json, require_fields, resolve_data_dir
 from endorm_tasks.mathbench.answers import last_boxed
 from endorm_tasks.mathbench.arithmetic import problems_at_levels
-from endorm_tasks.mathbench.benchmarks import INSTRUCTION, math_level
+from endorm_tasks.mathbench.problems import INSTRUCTION, math_level
 
 HUB_ID = "DigitalLearningGmbH/MATH-lighteval"
 LOCAL_GLOB = "math_train/MATH/train/*/*.json"

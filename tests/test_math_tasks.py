@@ -13,7 +13,7 @@ import pytest
 
 from endorm_tasks.data_sources import DataError, read_jsonl
 from endorm_tasks.mathbench.answers import EXTRACTIONS
-from endorm_tasks.mathbench.benchmarks import (
+from endorm_tasks.mathbench.problems import (
     BENCHMARKS,
     INSTRUCTION,
     doc_metrics,

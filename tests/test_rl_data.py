@@ -10,7 +10,7 @@ from transformers import AutoTokenizer
 from endorm_rl.config import config_from_dict
 from endorm_rl.data import load_math_train, training_prompts
 from endorm_tasks.data_sources import DataError
-from endorm_tasks.mathbench.benchmarks import INSTRUCTION
+from endorm_tasks.mathbench.problems import INSTRUCTION
 
 
 @pytest.fixture(scope="module")

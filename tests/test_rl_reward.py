@@ -14,7 +14,7 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from endorm_rl.data import prompt_messages
 from endorm_rl.rewards import EndogenousReward, MathCorrectness
-from endorm_tasks.mathbench.benchmarks import INSTRUCTION
+from endorm_tasks.mathbench.problems import INSTRUCTION
 from endorm_tasks.prompts.contexts import format_context
 from endorm_tasks.reward.config import RewardConfig
 from endorm_tasks.reward.scorer import EndoScorer

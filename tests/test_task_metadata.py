@@ -27,7 +27,7 @@ from endorm_tasks.cli.errors import EXIT_DATA, EXIT_OK, EXIT_USAGE
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.harness.task_base import EndoTask, dataset_keys, project_keys
 from endorm_tasks.mathbench.arithmetic import metadata_int
-from endorm_tasks.mathbench.benchmarks import load_math
+from endorm_tasks.mathbench.problems import load_math
 from endorm_tasks.reward.config import ConfigError
 
 from .conftest import REPO_ROOT, project_tasks
@@ -224,12 +224,12 @@ def test_arith_n_that_is_a_fraction_is_refused_not_rounded():
 
 def test_each_family_declares_the_keys_its_loader_reads():
     from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
-    from endorm_tasks.mathbench import arithmetic, benchmarks
+    from endorm_tasks.mathbench import arithmetic, problems
 
     assert dataset_keys(rmbench.custom_dataset) == ("data_dir",)
     assert dataset_keys(dsp.custom_dataset) == ("data_dir",)
     assert dataset_keys(multifaceted.custom_dataset) == ("multifaceted_path", "data_dir")
-    assert dataset_keys(benchmarks.custom_dataset) == ("data_dir", "hub_id", "hub_split", "hub_name")
+    assert dataset_keys(problems.custom_dataset) == ("data_dir", "hub_id", "hub_split", "hub_name")
     assert dataset_keys(arithmetic.custom_dataset) == ("arith_n", "arith_seed", "arith_levels")
     assert project_keys() == {"k", "judge", "judge_format", "data_dir", "multifaceted_path", "hub_id", "hub_split", "hub_name",
                               "arith_n", "arith_seed", "arith_levels"}

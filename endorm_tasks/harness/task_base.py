@@ -76,10 +76,10 @@ def project_keys() -> frozenset[str]:
     """Every ``--metadata`` key some project task reads, over all task families."""
     from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
     from endorm_tasks.judges.task import JudgeTask
-    from endorm_tasks.mathbench import arithmetic, benchmarks
+    from endorm_tasks.mathbench import arithmetic, problems
     from endorm_tasks.mathbench.task import MathTask
 
-    loaders = (rmbench.custom_dataset, dsp.custom_dataset, multifaceted.custom_dataset, benchmarks.custom_dataset,
+    loaders = (rmbench.custom_dataset, dsp.custom_dataset, multifaceted.custom_dataset, problems.custom_dataset,
                arithmetic.custom_dataset)
     read_by_loaders = (key for loader in loaders for key in dataset_keys(loader))
     return frozenset((*MathTask.METADATA_KEYS, *JudgeTask.METADATA_KEYS, *read_by_loaders))

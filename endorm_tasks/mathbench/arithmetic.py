@@ -5,8 +5,9 @@ Each problem adds, subtracts or multiplies two operands of 1 to 3 digits in a sh
 which split a problem belongs to is a fixed hash of its canonical ``(operation, a, b)`` triple
 (``a >= b``: ``3 + 5`` and ``5 + 3`` are one problem), independent of the seed, so no train set of any
 seed shares a problem with any test set. The seed only chooses which problems of a split are drawn
-and how they are worded. Documents have the schema of ``math_eval`` documents (``id``, ``problem``,
-``answers``, ``multiple``, ``data_source``) plus ``operation``, ``digits`` and ``operands``.
+and how they are worded. Documents have the schema of the math benchmarks' documents
+(``problems.to_doc``: ``id``, ``problem``, ``answers``, ``multiple``, ``data_source``) plus
+``operation``, ``digits`` and ``operands``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 from endorm_tasks.harness.task_base import EndoTask, MetricSpec, counts, total
 from endorm_tasks.mathbench.answers import FLEXIBLE_EXTRACT, STRICT_MATCH
 from endorm_tasks.mathbench.arithmetic import metadata_int
-from endorm_tasks.mathbench.benchmarks import answers_metrics, extracted_answers
+from endorm_tasks.mathbench.problems import answers_metrics, extracted_answers
 from endorm_tasks.prompts.formatting import plain_template_context
 
 __all__ = ["MathTask", "flexible_extract", "strict_match"]

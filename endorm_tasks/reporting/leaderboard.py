@@ -19,7 +19,7 @@ from endorm_tasks.benchmarks.rmbench import RMBENCH_DOMAINS, SAMPLE_SOURCE
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.file_names import slug
 from endorm_tasks.mathbench.answers import EXTRACTIONS, FLEXIBLE_EXTRACT, STRICT_MATCH
-from endorm_tasks.mathbench.benchmarks import BENCHMARKS as MATH_BENCHMARKS
+from endorm_tasks.mathbench.problems import BENCHMARKS as MATH_BENCHMARKS
 from endorm_tasks.rendering import DASH, Table, html_page, html_table, inline_html, markdown_table, number, percent
 from endorm_tasks.reporting.paired import PairedDifference, macro_difference, paired_difference, per_document, read_samples
 from endorm_tasks.reporting.results import Metric, Run

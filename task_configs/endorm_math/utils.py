@@ -1,4 +1,4 @@
-"""lm-eval glue for the Table-3 math tasks; data, answers and checking live in ``endorm_tasks.mathbench.benchmarks``,
+"""lm-eval glue for the Table-3 math tasks; data, answers and checking live in ``endorm_tasks.mathbench.problems``,
 the task class, filters and metrics in ``endorm_tasks.mathbench.task``.
 
 Task metadata read here (``--metadata key=value``): ``k`` (samples per problem of the avg@k tasks,
@@ -8,7 +8,7 @@ default their YAML ``repeats``) and, in ``custom_dataset``, ``data_dir`` / ``hub
 
 from __future__ import annotations
 
-from endorm_tasks.mathbench.benchmarks import custom_dataset
+from endorm_tasks.mathbench.problems import custom_dataset
 from endorm_tasks.mathbench.task import MathTask, flexible_extract, strict_match
 
 __all__ = ["MathTask", "custom_dataset", "flexible_extract", "strict_match"]

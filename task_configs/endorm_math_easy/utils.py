@@ -1,4 +1,4 @@
-"""lm-eval glue for the easy math tasks: data in ``endorm_tasks.mathbench.arithmetic`` and ``endorm_tasks.mathbench.benchmarks``;
+"""lm-eval glue for the easy math tasks: data in ``endorm_tasks.mathbench.arithmetic`` and ``endorm_tasks.mathbench.problems``;
 the task class, filters and metrics come with ``../endorm_math/_endorm_math_default.yaml``, which the
 tasks' shared settings include.
 
@@ -11,6 +11,6 @@ arithmetic test problems drawn, default 300, 0 and all levels), ``data_dir`` / `
 from __future__ import annotations
 
 from endorm_tasks.mathbench.arithmetic import custom_dataset as arithmetic_dataset
-from endorm_tasks.mathbench.benchmarks import custom_dataset as math_dataset
+from endorm_tasks.mathbench.problems import custom_dataset as math_dataset
 
 __all__ = ["arithmetic_dataset", "math_dataset"]
