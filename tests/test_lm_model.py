@@ -86,3 +86,35 @@ def test_bad_model_arg_is_refused(smollm2_path):
         EndoRMLM(pretrained=str(smollm2_path), reward_form="q_value")
     with pytest.raises(ValueError, match="expected a boolean"):
         EndoRMLM(pretrained=str(smollm2_path), append_eos="maybe")
+
+
+def test_context_chunks_keep_a_contexts_requests_together():
+    from endorm_tasks.harness.lm_model import context_chunks
+
+    contexts = ["a", "a", "a", "b", "b", "c", "d", "d"]
+    assert context_chunks(contexts, 2) == [[0, 1, 2], [3, 4], [5, 6, 7]]  # "d" joins the chunk "c" started
+    assert context_chunks(contexts, 100) == [list(range(8))]
+
+
+def test_each_chunk_reaches_the_request_cache_before_the_next_is_scored(smollm2_path):
+    """--use_cache resumes a stopped run only if results are written as they are scored."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.api.model import CacheHook
+
+    from endorm_tasks.harness.lm_model import EndoRMLM
+
+    lm = EndoRMLM(pretrained=str(smollm2_path), batch_size=1)
+    lm.CACHE_CHUNK = 2
+    written: list[tuple] = []
+    hook = CacheHook(None)
+    hook.add_partial = lambda kind, args, result: written.append(args)
+    lm.set_cache_hook(hook)
+    seen_at_call: list[int] = []
+    score = lm.scorer.score
+    lm.scorer.score = lambda *a, **k: (seen_at_call.append(len(written)), score(*a, **k))[1]
+    args = [("Say hi.", " Hi."), ("Say hi.", " Hello."), ("Name a colour.", " Blue."), ("Name a colour.", " Red.")]
+    requests = [Instance("loglikelihood", {}, a, i, metadata=("t", 0, 1)) for i, a in enumerate(args)]
+    results = lm.loglikelihood(requests, disable_tqdm=True)
+    assert seen_at_call == [0, 2] and written == args
+    whole = lm.scorer.score([a for a, _ in args], [c for _, c in args])
+    assert [r for r, _ in results] == pytest.approx([s.reward for s in whole], abs=1e-4)

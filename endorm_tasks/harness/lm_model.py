@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from collections.abc import Sequence
 
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
+from tqdm import tqdm
 
 from endorm_tasks.bundled import resolve_model_path
 from endorm_tasks.judges.scoring import check_judge_requests
@@ -48,12 +50,26 @@ def check_model_args(kwargs: dict) -> None:
             raise unknown_key_error(name)
 
 
+def context_chunks(contexts: Sequence[str], size: int) -> list[list[int]]:
+    """Indices of ``contexts`` in order, cut into chunks of at least ``size`` (the last may be smaller),
+    never between two requests of one context that follow each other."""
+    chunks: list[list[int]] = []
+    for i, context in enumerate(contexts):
+        if not chunks or (len(chunks[-1]) >= size and contexts[chunks[-1][-1]] != context):
+            chunks.append([])
+        chunks[-1].append(i)
+    return chunks
+
+
 @register_model("endorm")
 class EndoRMLM(HFLM):
     """``--model endorm --model_args pretrained=...,gamma=1.0,alpha=1.0,reward_form=soft_bellman,
     aggregate=sum,append_eos=True,terminal_value=zero`` plus any ``hf`` model argument. ``aggregate`` is
     one of sum, mean, sentence_mean, sentence_min; the sentence aggregates cut each continuation into
     sentence units (docs/definitions.md#sentence-reward)."""
+
+    CACHE_CHUNK = 64
+    """Requests scored between two writes to lm-eval's request cache (``--use_cache``)."""
 
     def __init__(self, pretrained: str = "bundled", **kwargs) -> None:
         settings = {name: kwargs.pop(name) for name in ENDORM_OPTIONS if name in kwargs}
@@ -76,16 +92,23 @@ class EndoRMLM(HFLM):
         self.scorer = EndoScorer(self.model, self.tokenizer, self.reward_config, max_length=self.max_length)
 
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
-        """(R, False) per request; R is the endogenous reward of the continuation after the context."""
-        contexts = [request.args[0] for request in requests]
-        continuations = [request.args[1] for request in requests]
+        """(R, False) per request; R is the endogenous reward of the continuation after the context.
+
+        Requests are scored in chunks of whole contexts (their continuations still share one forward
+        pass of the context), each chunk's results handed to lm-eval's cache hook as soon as it is done,
+        so a run with ``--use_cache`` that is stopped resumes after its last finished chunk.
+        """
         check_judge_requests(self.reward_config, [r.task_name for r in requests])
         names = [f"request {i} (task {r.task_name}, doc {r.doc_id})" for i, r in enumerate(requests)]
-        show = not disable_tqdm and self.rank == 0
-        scored = self.scorer.score(contexts, continuations, names=names, progress=show)
-        results = [(s.reward, False) for s in scored]
-        for request, result in zip(requests, results):
-            self.cache_hook.add_partial("loglikelihood", request.args, result)
+        results: list[tuple[float, bool]] = []
+        with tqdm(total=len(requests), desc="endorm scoring", unit="resp", disable=disable_tqdm or self.rank != 0) as bar:
+            for chunk in context_chunks([r.args[0] for r in requests], self.CACHE_CHUNK):
+                scored = self.scorer.score([requests[i].args[0] for i in chunk], [requests[i].args[1] for i in chunk],
+                                           names=[names[i] for i in chunk])
+                for i, response in zip(chunk, scored):
+                    results.append((response.reward, False))
+                    self.cache_hook.add_partial("loglikelihood", requests[i].args, results[-1])
+                bar.update(len(chunk))
         return results
 
     def get_model_info(self) -> dict:
