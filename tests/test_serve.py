@@ -31,7 +31,8 @@ ANSWERS = ["Paris.", "The capital of France is Paris.", "Lyon, I think.", "It is
 
 
 def close(actual: float, expected: float) -> bool:
-    """Equal to 1e-5: rows scored in the same groups take the same float32 operations."""
+    """Equal to 1e-5: one token reward of rows scored in the same groups (the two processes may still
+    split matrix products over other thread counts, so a sum over many tokens is checked with ``near``)."""
     return abs(actual - expected) <= 1e-5
 
 
@@ -137,7 +138,7 @@ def test_score_rows_equal_endorm_score(server, tmp_path, smollm2_path):
     for row, want in zip(got, expected, strict=True):
         assert row["id"] == want["id"]
         assert row["n_tokens"] == want["n_tokens"] and row["tokens"] == want["tokens"]
-        assert close(row["reward"], want["reward"]), (row["id"], row["reward"], want["reward"])
+        assert near(row["reward"], want), (row["id"], row["reward"], want["reward"])
         assert all(close(a, b) for a, b in zip(row["token_rewards"], want["token_rewards"], strict=True))
         assert row["config"] == want["config"] and row["scorer"]["model_fingerprint"] == want["scorer"]["model_fingerprint"]
         assert row["complete"] is True
