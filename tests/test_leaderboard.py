@@ -342,3 +342,13 @@ def test_rendering_writes_numbers_and_tables_as_the_reports_always_have():
     assert markdown_table(["a", "b|c"], [["x", "1\n2"]]) == "| a | b\\|c |\n| --- | --- |\n| x | 1 2 |"
     assert markdown_table(["arm", "n"], [["r", "3"]], right_from=1) == "| arm | n |\n| --- | ---: |\n| r | 3 |"
     assert markdown_table(["step", "acc"], [], right_from=0, compact=True) == "| step | acc |\n|---:|---:|"
+
+
+def test_the_sweep_section_reads_the_sweeps_own_choice_of_best(tmp_path):
+    """One place chooses the best configuration (the sweep, its tie rule); the report reads it."""
+    sweep = json.loads((FIXTURES / "sweep.json").read_text())
+    report = build_report([], sweep=(sweep, "sweep.json"))
+    assert [r[:2] for r in tables(report)["Reward configuration: best vs default (RM-Bench)"].rows][1] == ["best", sweep["best"]["rmbench"]]
+    sweep["best"]["rmbench"] = "gamma=9,nope"
+    with pytest.raises(DataError, match="'best' names no scored RM-Bench configuration"):
+        build_report([], sweep=(sweep, "sweep.json"))

@@ -8,7 +8,6 @@ rows, fixed float formatting, and no timestamp other than the dates read from th
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -555,16 +554,17 @@ def sweep_scope(sweep: dict[str, Any]) -> str:
 def sweep_section(sweep: dict[str, Any], source: str) -> Section:
     """The best configuration by RM-Bench Avg against the default (gamma 1, sum, soft_bellman)."""
     configs, per_label = _sweep_metrics(sweep, source)
-    default = RewardConfig()
     scored = [c for c in configs if c.get("label") in per_label]
     if not scored:
         raise DataError(f"{source}: no entry of 'configs' has a label with 'rmbench' results")
-    averages = {c["label"]: rmbench_cells(per_label[c["label"]])[-1] for c in scored}
-    # max() keeps the first of equal maxima, so ties go to the alphabetically first label.
-    best = max(sorted(scored, key=lambda c: c["label"]),
-               key=lambda c: averages[c["label"]].value if averages[c["label"]] else -math.inf)
-    defaults = [c for c in scored if (c.get("gamma"), c.get("aggregate"), c.get("reward_form"))
-                == (default.gamma, default.aggregate, default.reward_form)]
+    # The sweep chose its best and default configurations (sweep.grid.best_label, one tie rule); read, not re-picked.
+    by_label = {c["label"]: c for c in scored}
+    best_label, default_label = (sweep.get("best") or {}).get("rmbench"), sweep.get("default")
+    if best_label not in by_label:
+        raise DataError(f"{source}: 'best' names no scored RM-Bench configuration ({best_label!r}); "
+                        "write the file again with endorm-sweep run")
+    best = by_label[best_label]
+    defaults = [by_label[default_label]] if default_label in by_label else []
     chosen = [("default", defaults[0])] if defaults else []
     if best not in [c for _, c in chosen]:
         chosen.append(("best", best))

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, Response
 
 from endorm_tasks.cli.score import Scoring, output_row, row_context
 from endorm_tasks.prompts.formatting import FormatError, encode_text
-from endorm_tasks.reward.config import REWARD_KEYS, SweepSettings
+from endorm_tasks.reward.config import SweepSettings
 from endorm_tasks.reward.scorer import ScoredResponse, ScoringError
 from endorm_tasks.serve.batching import Batcher, QueueFull
 from endorm_tasks.serve.protocol import ENDINGS, RewardRequest, Row, ScoreRequest, openrlhf_rows, split_ending
