@@ -31,9 +31,10 @@ ANSWERS = ["Paris.", "The capital of France is Paris.", "Lyon, I think.", "It is
 
 
 def close(actual: float, expected: float) -> bool:
-    """Equal to 1e-5: one token reward of rows scored in the same groups (the two processes may still
-    split matrix products over other thread counts, so a sum over many tokens is checked with ``near``)."""
-    return abs(actual - expected) <= 1e-5
+    """One token reward to float32 rounding: 1e-5 of its size (at least 1e-5). The two processes may
+    split matrix products over other thread counts (CI measured more than 1e-5 on token rewards of about
+    30), so this is the scorer's batch invariance for one term; a sum over many tokens is ``near``."""
+    return abs(actual - expected) <= 1e-5 * max(1.0, abs(expected))
 
 
 def near(actual: float, expected: dict) -> bool:
