@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from endorm_tasks.benchmarks.dsp import DOMAIN_TITLES
@@ -202,20 +203,26 @@ def endorm_reference(rows: Sequence[RMBenchRow], model: str) -> RMBenchRow | Non
     return next((row for row in endorm if row.is_default_endorm), endorm[0] if endorm else None)
 
 
-def document_values(row: RMBenchRow, domain: str) -> dict[str, float] | None:
-    """Document -> acc of one domain of a row, from its ``--log_samples`` file (None without one)."""
+def document_values(row: RMBenchRow, domain: str, read: dict[Path, dict[str, float]]) -> dict[str, float] | None:
+    """Document -> acc of one domain of a row, from its ``--log_samples`` file (None without one); ``read``
+    keeps the files already parsed for this report, since every judge row pairs with the same EndoRM row."""
     samples = row.run.samples_file(row.tasks[domain])
-    return None if samples is None else per_document(read_samples(samples), "acc", str(samples))
+    if samples is None:
+        return None
+    if samples not in read:
+        read[samples] = per_document(read_samples(samples), "acc", str(samples))
+    return read[samples]
 
 
-def delta_vs_endorm(row: RMBenchRow, reference: RMBenchRow | None) -> PairedDifference | None:
+def delta_vs_endorm(row: RMBenchRow, reference: RMBenchRow | None,
+                    read: dict[Path, dict[str, float]]) -> PairedDifference | None:
     """Avg of ``row`` minus Avg of ``reference`` on the same documents, with its paired standard error
     (docs/definitions.md#paired-differences); None without per-document samples for both."""
     if reference is None or row is reference:
         return None
     parts = []
     for domain in row.tasks:
-        mine, theirs = document_values(row, domain), document_values(reference, domain)
+        mine, theirs = document_values(row, domain, read), document_values(reference, domain, read)
         if mine is None or theirs is None:
             return None
         what = f"{row.run.label} / {method_name(row.method)} - {reference.run.label} / EndoRM, {domain}"
@@ -267,11 +274,11 @@ def rmbench_section(runs: Sequence[Run]) -> Section | None:
     blocks: list[Block] = ["Accuracy (%) ± standard error where lm-eval reports one; the averages' errors combine the "
                            "domains' as independent. Each table holds rows scored on the same documents "
                            "(docs/definitions.md#item-sets); only rows of one table may be compared."]
-    beyond = False
+    beyond, samples_read = False, {}
     for shared in (g for g in groups.values() if len(g) > 1):
         table_rows = []
         for row in shared:
-            diff = delta_vs_endorm(row, endorm_reference(shared, row.run.model))
+            diff = delta_vs_endorm(row, endorm_reference(shared, row.run.model), samples_read)
             beyond |= diff is not None and diff.beyond(2.0)
             table_rows.append(rmbench_row(row, delta_text(diff)))
         blocks.append(Table([*header, "Δ Avg vs EndoRM (± se)", "Reward config"], table_rows, item_set_caption(shared)))
