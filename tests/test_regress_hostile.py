@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,8 @@ import pytest
 from endorm_tasks.cli import regress, report
 from endorm_tasks.cli.errors import EXIT_DATA, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from endorm_tasks.reporting.results import item_set
+
+from .test_errors import Case  # one table row type for every command's bad-input cases
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 MATH = json.loads((FIXTURES / "math_base.json").read_text())
@@ -30,17 +31,6 @@ ENDORM = json.loads((FIXTURES / "endorm_smollm2.json").read_text())
 SMOL = "smollm2-135m-instruct"
 MATH_TASKS = "endorm_aime24, endorm_amc23, endorm_math500, endorm_minerva, endorm_olympiadbench"
 MAINS: dict[str, Callable[[list[str]], None]] = {"endorm-regress": regress.main, "endorm-report": report.main}
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    prog: str
-    args: list[str]
-    """``{tmp}`` is the directory ``hostile`` fills."""
-    code: int
-    message: str
-    """Part of the last stderr line (``prog: error: ...``); of stdout when the command does not fail with an error."""
 
 
 def with_filters(data: dict, *filters: str) -> dict:
