@@ -21,6 +21,8 @@ from typing import Any
 import jsonlines
 
 DATA_DIR_ENV = "ENDORM_DATA_DIR"
+SAMPLE_SOURCE = "embedded-sample"
+"""The data source of the few items shipped in the package for smoke tests (never benchmark results)."""
 
 
 class DataError(ValueError):

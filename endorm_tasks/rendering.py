@@ -1,4 +1,5 @@
-"""How numbers and tables are written, in Markdown and HTML, for every report: the leaderboard, the sweep
+"""How numbers, tables and whole reports (``Report``: sections of paragraphs, tables, figures) are written, in
+Markdown and HTML, for every report: the leaderboard, the sweep
 tables, ``endorm-rl eval`` / ``compare`` / ``best-of-n``, the DSP matrix and ``endorm-tokens``' page.
 
 Torch-free and importing nothing of the project, so every layer may use it. A missing number is the
@@ -10,7 +11,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DASH = "–"
 
@@ -82,3 +83,59 @@ def html_page(title: str, body: str, css: str = CSS) -> str:
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
         f"<style>{css}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
+
+
+# A report: sections of paragraphs, tables and figures, written as Markdown or HTML.
+
+
+@dataclass(frozen=True)
+class Figure:
+    path: str
+    """Relative to the report file."""
+    alt: str
+
+
+Block = str | Table | Figure
+"""A paragraph (Markdown inline code allowed), a table or a figure."""
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    title: str
+    sections: list[Section]
+
+
+def to_markdown(report: Report) -> str:
+    lines = [f"# {report.title}", ""]
+    for section in report.sections:
+        lines += [f"## {section.title}", ""]
+        for block in section.blocks:
+            if isinstance(block, Table):
+                lines += [f"### {block.caption}", ""] if block.caption else []
+                lines.append(markdown_table(block.header, block.rows, compact=True))
+            elif isinstance(block, Figure):
+                lines.append(f"![{block.alt}]({block.path})")
+            else:
+                lines.append(block)
+            lines.append("")
+    return "\n".join(lines)
+
+
+def to_html(report: Report) -> str:
+    parts = [f"<h1>{html.escape(report.title)}</h1>"]
+    for section in report.sections:
+        parts.append(f"<h2>{html.escape(section.title)}</h2>")
+        for block in section.blocks:
+            if isinstance(block, Table):
+                parts.append(html_table(block))
+            elif isinstance(block, Figure):
+                parts.append(f'<img src="{html.escape(block.path)}" alt="{html.escape(block.alt)}">')
+            else:
+                parts.append(f"<p>{inline_html(block)}</p>")
+    return html_page(report.title, "\n".join(parts))

@@ -1,13 +1,30 @@
-"""The statistics the reports share: the mean and its standard error, the standard error of an average
-of independent estimates, and the Pearson and Spearman correlations. Torch-free; every layer may use it."""
+"""The statistics the reports share: a value with its standard error (``Metric``), the mean and its
+standard error, the standard error of an average of independent estimates, and the Pearson and
+Spearman correlations. Torch-free; every layer may use it."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from statistics import fmean
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One aggregated value and its standard error (None when lm-eval gives none)."""
+
+    value: float
+    stderr: float | None = None
+
+
+def mean_metric(metrics: Sequence[Metric | None]) -> Metric | None:
+    """Mean of independent estimates, stderr sqrt(sum se^2) / k when every part has one; None if any is missing."""
+    if not metrics or any(m is None for m in metrics):
+        return None
+    return Metric(sum(m.value for m in metrics) / len(metrics), se_of_mean([m.stderr for m in metrics]))
 
 
 def mean_and_se(values: Sequence[float]) -> tuple[float, float | None]:

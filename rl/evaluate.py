@@ -26,7 +26,7 @@ from endorm_rl.run_dir import (
 )
 from endorm_tasks.data_sources import DataError, task_configs_dir
 from endorm_tasks.rendering import DASH, markdown_table, percent
-from endorm_tasks.reporting.summaries import metric_columns
+from endorm_tasks.reporting.results import metric_columns
 
 
 @dataclass

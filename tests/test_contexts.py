@@ -48,7 +48,7 @@ TASKS = {
 }
 """The lm-eval tasks of each (benchmark, format) the tasks offer; the sweep and endorm-score also offer
 DSP and Multifaceted in the ``template`` format, checked against each other."""
-CASES = [(b, f) for b in sweep.BENCHMARKS for f in ("chat", "template")]
+CASES = [(b, f) for b in tuple(sweep.REGISTRY) for f in ("chat", "template")]
 
 
 @pytest.fixture(scope="module", params=["smollm2", "gemma_style", "no_template"])
@@ -81,9 +81,9 @@ def sweep_requests(shared_data_dir):
     """The sweep's requests of the first documents of each benchmark (RM-Bench: per domain)."""
     rmbench = [doc for domain in ("chat", "code") for doc in load_rmbench(domain, shared_data_dir)[:N_DOCS]]
     return {
-        "rmbench": sweep.rmbench_requests(rmbench),
-        "dsp": sweep.dsp_requests(load_dsp(shared_data_dir)[:N_DOCS], shared_data_dir),
-        "multifaceted": sweep.multifaceted_requests(load_multifaceted(str(MULTIFACETED))),
+        "rmbench": sweep.benchmark_requests("rmbench", rmbench),
+        "dsp": sweep.benchmark_requests("dsp", load_dsp(shared_data_dir)[:N_DOCS], shared_data_dir),
+        "multifaceted": sweep.benchmark_requests("multifaceted", load_multifaceted(str(MULTIFACETED))),
     }
 
 

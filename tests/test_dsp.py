@@ -15,7 +15,6 @@ from endorm_tasks.benchmarks.preference import is_identical
 from endorm_tasks.data_sources import DATA_DIR_ENV, DataError
 from endorm_tasks.prompts.contexts import conditioned_context
 from endorm_tasks.prompts.formatting import FormatError
-from endorm_tasks.reporting import summaries
 
 from .conftest import project_tasks
 
@@ -147,7 +146,7 @@ def lm_eval_results(matrix: dict[str, list[float]]) -> dict:
 
 
 def test_dsp_matrix_assembles_rows_and_summaries_from_hand_made_results():
-    summary = summaries.dsp_matrix(lm_eval_results(HAND_MATRIX))
+    summary = dsp.dsp_matrix(lm_eval_results(HAND_MATRIX))
     assert summary["rms"] == DOMAINS
     assert summary["matrix"]["business"] == dict(zip(DOMAINS, HAND_MATRIX["business"], strict=True))
     # diagonal (0.8 + 0.7 + 0.6 + 0.9) / 4 = 0.75
@@ -159,19 +158,19 @@ def test_dsp_matrix_assembles_rows_and_summaries_from_hand_made_results():
 
 def test_dsp_matrix_accepts_the_inner_results_and_partial_runs():
     partial = lm_eval_results({"literature": HAND_MATRIX["literature"]})["results"]
-    summary = summaries.dsp_matrix(partial)
+    summary = dsp.dsp_matrix(partial)
     assert summary["rms"] == ["literature"]
     assert summary["diagonal_mean"] == pytest.approx(0.6)
     with pytest.raises(DataError, match="no DSP results"):
-        summaries.dsp_matrix({"results": {"rmbench_chat": {"acc,none": 0.5}}})
+        dsp.dsp_matrix({"results": {"rmbench_chat": {"acc,none": 0.5}}})
 
 
 def test_matrix_markdown_prints_paper_titles_and_percentages():
-    text = summaries.dsp_markdown(lm_eval_results(HAND_MATRIX))
+    text = dsp.dsp_markdown(lm_eval_results(HAND_MATRIX))
     assert "| RM \\ test domain | Academy | Business | Literature&Art | Entertainment |" in text
     assert "| Entertainment | 30.00 | 50.00 | 50.00 | **90.00** |" in text
     assert "Diagonal mean 75.00" in text
-    assert summaries.dsp_markdown({"results": {"rmbench_chat": {}}}) is None
+    assert dsp.dsp_markdown({"results": {"rmbench_chat": {}}}) is None
 
 
 def test_mean_of_per_query_metrics_equals_pair_counting(docs):

@@ -15,7 +15,6 @@ from lm_eval.models.huggingface import HFLM
 from transformers import AutoTokenizer
 
 from endorm_tasks.benchmarks import dsp, multifaceted
-from endorm_tasks.reporting import summaries
 
 from .conftest import make_tiny_llama, project_tasks, run_tasks
 
@@ -75,7 +74,7 @@ def test_dsp_group_on_a_tiny_model_matches_hand_computed_pairs(tiny, shared_data
             / (4 * len(docs))
             for d in DOMAINS
         }
-    summary = summaries.dsp_matrix(out)
+    summary = dsp.dsp_matrix(out)
     for rm in DOMAINS:
         assert summary["matrix"][rm] == pytest.approx(expected[rm])
     diagonal = sum(expected[rm][rm] for rm in DOMAINS) / 4
@@ -127,7 +126,7 @@ def test_dsp_with_the_bundled_model_endorm_cli_and_hf_agree(tmp_path, shared_dat
     subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, text=True)
     (results_file,) = tmp_path.rglob("results_*.json")
     endorm = json.loads(results_file.read_text(encoding="utf-8"))
-    summary = summaries.dsp_matrix(endorm)
+    summary = dsp.dsp_matrix(endorm)
     assert summary["rms"] == DOMAINS
     assert endorm["results"]["dsp"]["diagonal,none"] == pytest.approx(summary["diagonal_mean"])
     assert endorm["results"]["dsp"]["specificity_gap,none"] == pytest.approx(summary["specificity_gap"])
@@ -139,4 +138,4 @@ def test_dsp_with_the_bundled_model_endorm_cli_and_hf_agree(tmp_path, shared_dat
         limit=1,
         model_args=f"pretrained={smollm2_path},device=cpu,dtype=float32",
     )
-    assert summaries.dsp_matrix(hf)["matrix"] == summary["matrix"]
+    assert dsp.dsp_matrix(hf)["matrix"] == summary["matrix"]

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-REPORTING = ("endorm_tasks.reporting.leaderboard", "endorm_tasks.reporting.results", "endorm_tasks.reporting.regress",
-             "endorm_tasks.reporting.summaries")
+REPORTING = ("endorm_tasks.leaderboard", "endorm_tasks.reporting.results", "endorm_tasks.reporting.regress",
+             "endorm_tasks.reporting.tables")
 
 
 def heavy_modules_after_import(*modules: str) -> list[str]:
@@ -46,7 +46,7 @@ def test_modules_every_layer_may_import_import_no_other_project_module_and_no_to
 
 
 @pytest.mark.parametrize("module", [
-    "endorm_tasks.reporting.regress", "endorm_tasks.reporting.leaderboard", "endorm_tasks.reward.token_view",
+    "endorm_tasks.reporting.regress", "endorm_tasks.leaderboard", "endorm_tasks.reward.token_view",
     "endorm_tasks.mathbench.arithmetic", "endorm_tasks.bundled", "endorm_rl.evaluate", "endorm_rl.config",
 ])
 def test_layers_below_the_commands_do_not_import_them(module):

@@ -18,7 +18,8 @@ import pytest
 
 from endorm_tasks.cli import report as report_cli
 from endorm_tasks.data_sources import DataError
-from endorm_tasks.reporting.leaderboard import Table, build_report, sweep_scope, to_html, to_markdown
+from endorm_tasks.leaderboard import build_report, sweep_scope
+from endorm_tasks.rendering import Table, to_html, to_markdown
 from endorm_tasks.reporting.results import load_run, load_runs, run_from_dict
 
 FIXTURES = Path(__file__).parent / "fixtures"

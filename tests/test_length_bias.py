@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from scipy import stats as scipy_stats
 
-from endorm_tasks.sweep.grid import rmbench_requests, store_length_bias
+from endorm_tasks.sweep.grid import benchmark_requests, store_length_bias
 from endorm_tasks.statistics import pearson, spearman
 from endorm_tasks.sweep.length_bias import accuracy_by_bin, bin_labels
 from tests.test_sweep import fake_store
@@ -40,7 +40,7 @@ def test_rmbench_store_length_bias_shorter_always_wins():
     doc = {"id": "chat/0", "domain": "chat", "prompt": "p", "chosen": ["c0", "c1", "c2"], "rejected": ["r0", "r1", "r2"]}
     lengths = [10, 50, 100, 20, 60, 400]  # chosen[0..2], rejected[0..2]
     rewards = [-float(n) for n in lengths]
-    store = fake_store("rmbench", rmbench_requests([doc]), rewards, lengths)
+    store = fake_store("rmbench", benchmark_requests("rmbench", [doc]), rewards, lengths)
     report = store_length_bias(store, rewards)
     # Deltas: -10 -50 -390 | 30 -10 -350 | 80 40 -300; correct exactly when negative.
     assert report["bins"] == ["<-300", "[-300,-150)", "[-150,-50)", "[-50,-10)", "[-10,10)", "[10,50)", "[50,150)", "[150,300)", ">=300"]
@@ -52,5 +52,5 @@ def test_rmbench_store_length_bias_shorter_always_wins():
 
 def test_identical_pairs_are_left_out_of_the_length_report():
     doc = {"id": "chat/0", "domain": "chat", "prompt": "p", "chosen": ["same", "c1", "c2"], "rejected": ["same", "r1", "r2"]}
-    store = fake_store("rmbench", rmbench_requests([doc]), [1.0] * 6)
+    store = fake_store("rmbench", benchmark_requests("rmbench", [doc]), [1.0] * 6)
     assert sum(store_length_bias(store, [1.0] * 6)["n_by_bin"]) == 8

@@ -12,7 +12,8 @@ from endorm_tasks.data_sources import DataError
 from endorm_tasks.mathbench.answers import EXTRACTIONS
 from endorm_tasks.mathbench.arithmetic import arithmetic_problems
 from endorm_tasks.mathbench.problems import load_math, row_level
-from endorm_tasks.reporting.leaderboard import Table, build_report, to_markdown
+from endorm_tasks.leaderboard import build_report
+from endorm_tasks.rendering import Table, to_markdown
 from endorm_tasks.reporting.results import run_from_dict
 
 from .conftest import REPO_ROOT, project_tasks, run_tasks

@@ -277,11 +277,11 @@ def sweep_store(benchmark: str, frozen: dict, docs: list[dict], data_dir, genera
     from endorm_tasks.sweep.token_store import RunMeta, TokenStore
 
     if benchmark == "rmbench":
-        requests = sweep.rmbench_requests(docs)
+        requests = sweep.benchmark_requests("rmbench", docs)
     elif benchmark == "dsp":
-        requests = sweep.dsp_requests(docs, data_dir)
+        requests = sweep.benchmark_requests("dsp", docs, data_dir)
     else:
-        requests = sweep.multifaceted_requests(docs)
+        requests = sweep.benchmark_requests("multifaceted", docs)
     lengths = [row["n_tokens"] for row in frozen["responses"]]
     assert len(requests) == len(lengths), f"{benchmark}: the sweep stores {len(requests)} responses, {len(lengths)} frozen"
     metas = [replace(r.meta, n_tokens=n) for r, n in zip(requests, lengths)]
@@ -359,7 +359,7 @@ def test_sweep_from_stored_statistics(goldens, generator, benchmark, request, sh
         assert label == run["label"]
         rewards = sweep.outcome_rewards(store, config)
         assert_same(rewards, run["rewards"], f"{benchmark} {label} {fields['terminal_value']}: rewards")
-        result = sweep.EVALUATORS[benchmark](store, rewards)
+        result = sweep.evaluate(store, rewards)
         assert_same(result, run["result"], f"{benchmark} {label}: swept metrics")
         assert_same(sweep.store_length_bias(store, rewards), run["length_bias"], f"{benchmark} {label}: length bias")
         per_doc, view = endorm_view(benchmark, requests, rewards, docs, goldens["multifaceted"]["slugs"])
@@ -393,7 +393,7 @@ def judge_results(run: dict) -> list[tuple[float, bool]]:
 
 
 def test_task_process_results_give_the_frozen_metrics(goldens, rmbench_docs, dsp_docs, multifaceted_docs, shared_data_dir):
-    from endorm_tasks.judges.task import (
+    from endorm_tasks.harness.judge_tasks import (
         DSPJudgeTask,
         MultifacetedJudgeTask,
         RMBenchGeneratedPointwiseTask,
@@ -456,7 +456,7 @@ def test_task_aggregations_give_the_frozen_aggregates(goldens, rmbench_docs, sco
     per-task results, for the EndoRM and a judge task of each benchmark; ``higher_is_better()`` gives
     the directions the YAMLs declared."""
     from endorm_tasks.harness.tasks import DSPTask, MultifacetedTask, RMBenchTask
-    from endorm_tasks.judges.task import DSPJudgeTask, MultifacetedJudgeTask, RMBenchJudgeTask
+    from endorm_tasks.harness.judge_tasks import DSPJudgeTask, MultifacetedJudgeTask, RMBenchJudgeTask
 
     def frozen(benchmark: str) -> dict:
         return goldens[benchmark]["endorm"] if scorer == "endorm" else goldens[benchmark]["judges"][scorer]

@@ -12,7 +12,6 @@ import pytest
 from endorm_tasks.benchmarks import rmbench
 from endorm_tasks.benchmarks.preference import identical_pairs
 from endorm_tasks.data_sources import DataError
-from endorm_tasks.reporting import summaries
 
 
 def item(item_id: int, tag: str = "x") -> dict:
@@ -101,15 +100,15 @@ def test_macro_average_over_present_domains_names_them():
         "chat": {"hard": 0.1, "normal": 0.4, "easy": 0.7, "acc": 0.4},
         "code": {"hard": 0.2, "normal": 0.5, "easy": 0.8, "acc": 0.5},
     }
-    out = summaries.rmbench_macro_average(per_domain)
+    out = rmbench.macro_average(per_domain)
     assert out["domains"] == ["chat", "code", "safety"]  # no math: not averaged as NaN or 0
     assert out["hard"] == pytest.approx((0.1 + 0.2 + 0.9) / 3)
     assert out["easy"] == pytest.approx((0.7 + 0.8 + 0.9) / 3)
     assert out["acc"] == pytest.approx((0.4 + 0.5 + 0.9) / 3)
     with pytest.raises(ValueError):
-        summaries.rmbench_macro_average({})
+        rmbench.macro_average({})
     with pytest.raises(DataError, match="unknown RM-Bench domain 'reasoning'"):
-        summaries.rmbench_macro_average({**per_domain, "reasoning": per_domain["chat"]})
+        rmbench.macro_average({**per_domain, "reasoning": per_domain["chat"]})
 
 
 # --- loading -------------------------------------------------------------------------------------

@@ -191,10 +191,10 @@ SWEEP_DOCS = [
 
 
 def sweep_store(tmp_path, model, tokenizer):
-    from endorm_tasks.sweep.grid import rmbench_requests, score_requests
+    from endorm_tasks.sweep.grid import benchmark_requests, score_requests
     from endorm_tasks.sweep.token_store import RunMeta, save_store
 
-    metas, stats = score_requests(EndoScorer(model, tokenizer), rmbench_requests(SWEEP_DOCS))
+    metas, stats = score_requests(EndoScorer(model, tokenizer), benchmark_requests("rmbench", SWEEP_DOCS))
     return save_store(tmp_path / "rmbench", RunMeta("rmbench", "tiny", 1.0, True, "chat", "test"), metas, stats)
 
 
@@ -431,7 +431,7 @@ def test_report_aligns_units_by_text():
 
 
 def test_report_localisation_against_the_scorers_sentence_rewards(tmp_path, tiny_llama, smollm2_tokenizer):
-    from endorm_tasks.sweep.grid import rmbench_requests, score_requests
+    from endorm_tasks.sweep.grid import benchmark_requests, score_requests
     from endorm_tasks.sweep.token_store import RunMeta, load_store, save_store
 
     report = sentence_report()
@@ -445,7 +445,7 @@ def test_report_localisation_against_the_scorers_sentence_rewards(tmp_path, tiny
          "rejected": ["Green.", "It is green. Mostly.", "It is green today."]},
     ]
     chat = {"chat/1": {"error_key": "sand"}, "chat/2": {"error_key": "green"}}
-    metas, stats = score_requests(EndoScorer(tiny_llama, tok), rmbench_requests(docs))
+    metas, stats = score_requests(EndoScorer(tiny_llama, tok), benchmark_requests("rmbench", docs))
     save_store(tmp_path, RunMeta("rmbench", "tiny", 1.0, True, "chat", "test"), metas, stats)
     store = load_store(tmp_path)
     result = report.localisation(store, chat, {d["id"]: d for d in docs}, tok, RewardConfig(gamma=0.9))

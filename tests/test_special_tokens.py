@@ -140,7 +140,7 @@ def test_endorms_private_marker_in_a_prompt_is_refused(tokenizer):
 def test_ordinary_text_gets_the_ids_it_always_had(scorer, tokenizer, shared_data_dir):
     """Without special-token strings in the data, contexts are the tokenizer's own chat encoding and
     responses its plain encoding, so results scored before this rule stay as they are."""
-    requests = sweep.rmbench_requests(load_rmbench("chat", shared_data_dir)[:10]) + sweep.dsp_requests(
+    requests = sweep.benchmark_requests("rmbench", load_rmbench("chat", shared_data_dir)[:10]) + sweep.benchmark_requests("dsp", 
         load_dsp(shared_data_dir)[:2], shared_data_dir
     )
     renderer = Renderer.from_tokenizer(tokenizer)

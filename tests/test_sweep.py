@@ -16,7 +16,8 @@ import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from endorm_tasks.benchmarks import rmbench
-from endorm_tasks.cli.sweep import build_parser, rmbench_docs
+from endorm_tasks.benchmarks.base import SweepSource
+from endorm_tasks.cli.sweep import build_parser
 from endorm_tasks.cli.sweep import main as sweep_main
 from endorm_tasks.prompts.contexts import format_context
 from endorm_tasks.reward.config import RewardConfig
@@ -24,15 +25,11 @@ from endorm_tasks.reward.scorer import EndoScorer, TokenStats
 from endorm_tasks.sweep.grid import (
     DEFAULT_LABEL,
     ScoringRequest,
+    benchmark_requests,
     config_label,
-    dsp_requests,
-    evaluate_dsp,
-    evaluate_multifaceted,
-    evaluate_rmbench,
-    multifaceted_requests,
+    evaluate,
     outcome_rewards,
     reward_grid,
-    rmbench_requests,
     score_requests,
 )
 from endorm_tasks.sweep.token_store import RunMeta, TokenStore, load_store, save_store
@@ -105,7 +102,7 @@ def direct_rmbench_metrics(docs: list[dict], rewards: list[list[float]]) -> dict
 def assert_sweep_matches_direct(model, tokenizer, docs: list[dict], tmp_path: Path) -> None:
     """Score once, store, reload, sweep the default grid; compare each value with a fresh scorer run."""
     scorer = EndoScorer(model, tokenizer, RewardConfig())
-    metas, stats = score_requests(scorer, rmbench_requests(docs))
+    metas, stats = score_requests(scorer, benchmark_requests("rmbench", docs))
     save_store(tmp_path / "rmbench", RunMeta("rmbench", "test", 1.0, True, "chat", "test"), metas, stats)
     store = load_store(tmp_path / "rmbench")
     grid = reward_grid()
@@ -115,14 +112,14 @@ def assert_sweep_matches_direct(model, tokenizer, docs: list[dict], tmp_path: Pa
         swept = outcome_rewards(store, config)
         flat = [r for doc in expected for r in doc]
         assert max(abs(a - b) for a, b in zip(swept, flat)) < TOLERANCE, config_label(config)
-        metrics = evaluate_rmbench(store, swept)
+        metrics = evaluate(store, swept)
         for domain, values in direct_rmbench_metrics(docs, expected).items():
             assert metrics[domain] == pytest.approx(values, abs=1e-12), (config_label(config), domain)
 
 
 def test_store_round_trip_is_exact(tiny, tmp_path):
     model, tokenizer = tiny
-    metas, stats = score_requests(EndoScorer(model, tokenizer), rmbench_requests(HAND_DOCS))
+    metas, stats = score_requests(EndoScorer(model, tokenizer), benchmark_requests("rmbench", HAND_DOCS))
     run = RunMeta("rmbench", "tiny", 1.0, True, "chat", "hand", "2 docs", {"limit": 2})
     save_store(tmp_path, run, metas, stats)
     store = load_store(tmp_path)
@@ -156,7 +153,7 @@ def test_reward_grid_has_mean_only_at_gamma_one():
 
 def test_dsp_matrix_from_hand_made_scores(shared_data_dir):
     doc = {"id": "dsp/0", "query": "q", "responses": {k: f"text {k}" for k in ("academy", "business", "literature", "entertainment", "normal")}}
-    requests = dsp_requests([doc], shared_data_dir)
+    requests = benchmark_requests("dsp", [doc], shared_data_dir)
     # Under RM d: its own domain's response 10, normal 4, the other three 1, 2, 3 in paper order.
     order = ["academy", "business", "literature", "entertainment"]
     scores = []
@@ -164,7 +161,7 @@ def test_dsp_matrix_from_hand_made_scores(shared_data_dir):
         others = [d for d in order if d != r.meta.condition]
         own = {r.meta.condition: 10.0, "normal": 4.0, **{d: float(i) for i, d in enumerate(others, start=1)}}
         scores.append(own[r.meta.role])
-    result = evaluate_dsp(fake_store("dsp", requests, scores), scores)
+    result = evaluate(fake_store("dsp", requests, scores), scores)
     assert result["rms"] == order and result["columns"] == order
     assert result["matrix"] == [[1, 0, 0.25, 0.5], [0, 1, 0.25, 0.5], [0, 0.25, 1, 0.5], [0, 0.25, 0.5, 1]]
     assert result["diagonal_mean"] == 1.0
@@ -176,11 +173,11 @@ def test_multifaceted_accuracy_from_hand_made_scores():
         {"id": f"multifaceted/{i}", "source": src, "system": f"s{i}", "prompt": prompt, "reference_answer": f"answer {i}", "data_source": "hand"}
         for i, (src, prompt) in enumerate([("A", "P"), ("A", "P"), ("A", "P"), ("B", "Q"), ("B", "Q"), ("B", "R")])
     ]
-    requests = multifaceted_requests(rows)
+    requests = benchmark_requests("multifaceted", rows)
     # Per conditioning row: own answer first, then the others (data order). Correct pairs: 2, 0, 1 | 1, 1.
     by_row = {0: [5, 1, 2], 1: [1, 5, 2], 2: [3, 1, 4], 3: [2, 1], 4: [2, 1], 5: [0]}
     scores = [float(by_row[int(r.meta.item.split("/")[1])][r.meta.index]) for r in requests]
-    result = evaluate_multifaceted(fake_store("multifaceted", requests, scores), scores)
+    result = evaluate(fake_store("multifaceted", requests, scores), scores)
     assert result["acc"] == pytest.approx(5 / 8)
     assert result["per_source"] == {"A": pytest.approx(3 / 6), "B": pytest.approx(2 / 2)}
     assert result["n_pairs"] == 8 and result["n_unpaired_rows"] == 1
@@ -219,6 +216,7 @@ def test_cli_score_run_plot_end_to_end(tiny, shared_data_dir, tmp_path):
 
 def test_cli_rmbench_limit_is_per_domain_and_skips_missing_math(shared_data_dir):
     args = build_parser().parse_args(["score", "--benchmark", "rmbench", "--limit", "2", "--data_dir", str(shared_data_dir), "--out", "x"])
-    docs, domains = rmbench_docs(args)
+    found = rmbench.BENCHMARK.sweep_docs(SweepSource(args.data_dir, args.limit, args.domains))
+    docs, domains = found.docs, found.extra["domains"]
     assert domains == ["chat", "code", "safety"]
     assert [d["domain"] for d in docs] == ["chat", "chat", "code", "code", "safety", "safety"]

@@ -6,15 +6,33 @@ the other four: 4 pairs per query. A "domain RM" is the reward conditioned on D'
 of the 4 RMs scores every response of a query once and is evaluated on all 4 test domains' pairs,
 giving a 4x4 accuracy matrix (rows = RM, columns = test domain) in the paper's Table 2 order.
 Data is local only (upstream is the GitHub repo Linear95/DSP): ``<data_dir>/dsp/``.
+The module ends with its ``Benchmark`` object (``BENCHMARK``, registered): task names, sweep layout,
+summaries and report section (docs/architecture.md#adding-a-benchmark).
 """
 
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+from endorm_tasks.benchmarks.base import (
+    Benchmark,
+    Columns,
+    Heatmap,
+    MetricSpec,
+    Panel,
+    ScoredItem,
+    StoredLayout,
+    SweepDocs,
+    SweepSource,
+    counts,
+    register,
+)
 from endorm_tasks.benchmarks.preference import Item, Pair, identical_pairs, pair_wins
 from endorm_tasks.data_sources import (
     DATA_DIR_ENV,
@@ -25,6 +43,11 @@ from endorm_tasks.data_sources import (
     require_items,
     resolve_data_dir,
 )
+from endorm_tasks.file_names import slug
+from endorm_tasks.rendering import Block, Figure, Section, Table, markdown_table, percent
+from endorm_tasks.reporting.results import Run, parse_task_metrics, task_entries
+from endorm_tasks.reporting.tables import count, method_entries, method_name, metric_cell, missing_notes
+from endorm_tasks.statistics import Metric
 
 DSP_DOMAINS: tuple[str, ...] = ("academy", "business", "literature", "entertainment")
 """Rows and columns of the matrix, in the paper's Table 2 order."""
@@ -173,3 +196,221 @@ def custom_dataset(rm: str, *, data_dir: str | None = None, **_metadata):
     system = system_prompt(rm, data_dir)
     docs = [{**doc, "rm": rm, "system": system} for doc in load_dsp(data_dir)]
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
+
+
+# Summaries of the 4x4 matrix: diagonal mean and specificity gap (docs/definitions.md#dsp)
+
+
+def dsp_summary(matrix: Mapping[str, Mapping[str, float | None]]) -> tuple[float | None, float | None]:
+    """(diagonal mean, specificity gap) of RM rows ``{rm: {test domain: accuracy}}``: the diagonal over
+    the rows that have it, the gap over complete rows; None when no row qualifies."""
+    rms = [rm for rm in DSP_DOMAINS if rm in matrix]
+    diagonal = [v for rm in rms if (v := matrix[rm].get(rm)) is not None]
+    complete = [rm for rm in rms if all(matrix[rm].get(d) is not None for d in DSP_DOMAINS)]
+    gaps = [specificity(matrix[rm], rm) for rm in complete]  # type: ignore[arg-type]
+    return (sum(diagonal) / len(diagonal) if diagonal else None, sum(gaps) / len(gaps) if gaps else None)
+
+
+def dsp_matrix_summary(matrix: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+    """``{"rms", "columns", "matrix", "diagonal_mean", "specificity_gap"}`` of complete RM rows, in paper order."""
+    rms = [rm for rm in DSP_DOMAINS if rm in matrix]
+    diagonal_mean, specificity_gap = dsp_summary(matrix)
+    return {
+        "rms": rms,
+        "columns": list(DSP_DOMAINS),
+        "matrix": {rm: matrix[rm] for rm in rms},
+        "diagonal_mean": diagonal_mean,
+        "specificity_gap": specificity_gap,
+    }
+
+
+def dsp_matrix(results: Mapping[str, Any]) -> dict[str, Any]:
+    """The 4x4 matrix, diagonal mean and specificity gap of an lm-eval output (whole, or its ``results``):
+    ``dsp_matrix_summary`` of the ``dsp_rm-<domain>`` tasks present, with their ``n_identical_pairs``."""
+    entries = task_entries(results)
+    matrix: dict[str, dict[str, float]] = {}
+    identical = None
+    for rm in DSP_DOMAINS:
+        if (entry := entries.get(TASK_PREFIX + rm)) is None:
+            continue
+        metrics, _ = parse_task_metrics(entry, f"results of {TASK_PREFIX + rm}")
+        missing = [d for d in DSP_DOMAINS if f"acc_{d}" not in metrics]
+        if missing:
+            raise DataError(f"results of {TASK_PREFIX + rm}: no metric acc_{missing[0]}")
+        matrix[rm] = {d: metrics[f"acc_{d}"].value for d in DSP_DOMAINS}
+        identical = metrics["n_identical_pairs"].value if "n_identical_pairs" in metrics else None
+    if not matrix:
+        raise DataError(f"no DSP results: expected tasks {', '.join(TASK_PREFIX + d for d in DSP_DOMAINS)}")
+    return {**dsp_matrix_summary(matrix), "n_identical_pairs": identical}
+
+
+def dsp_matrix_markdown(summary: Mapping[str, Any], digits: int = 2) -> str:
+    """A ``dsp_matrix`` summary as a Markdown table (accuracies in percent, diagonal in bold)."""
+
+    def cell(rm: str, domain: str) -> str:
+        text = percent(summary["matrix"][rm][domain], digits=digits)
+        return f"**{text}**" if rm == domain else text
+
+    header = ["RM \\ test domain", *(DOMAIN_TITLES[d] for d in summary["columns"])]
+    rows = [[DOMAIN_TITLES[rm], *(cell(rm, d) for d in summary["columns"])] for rm in summary["rms"]]
+    footer = (
+        f"Diagonal mean {percent(summary['diagonal_mean'], digits=digits)}; "
+        f"specificity gap {percent(summary['specificity_gap'], digits=digits, sign=True)} points."
+    )
+    return "\n".join([markdown_table(header, rows), "", footer])
+
+
+def dsp_markdown(results: Mapping[str, Any]) -> str | None:
+    """The matrix table of a run that included DSP tasks, else None (for a user to print after a run)."""
+    entries = task_entries(results)
+    if not any(TASK_PREFIX + rm in entries for rm in DSP_DOMAINS):
+        return None
+    return "DSP domain matrix (rows = RM system prompt, columns = test domain)\n" + dsp_matrix_markdown(dsp_matrix(results))
+
+
+# The benchmark object: tasks, sweep layout, report section
+
+STORE_KEYS: tuple[tuple[str, int], ...] = tuple((key, 0) for key in RESPONSE_KEYS)
+UNIT_NAMES: list[str] = [DOMAIN_TITLES[d] for d in DSP_DOMAINS]
+"""Rows (reward models) and columns (test domains) of the paper's Table 2, in its order."""
+
+
+@dataclass
+class DspMatrix:
+    """One run's 4x4 DSP accuracies for one method: rows = domain RM, columns = test domain."""
+
+    run: Run
+    method: str
+    cells: list[list[Metric | None]]
+    identical_pairs: list[Metric | None]
+
+    @property
+    def figure(self) -> str:
+        return f"figures/dsp_{slug(self.run.label)}_{self.method or 'endorm'}.png"
+
+    @property
+    def title(self) -> str:
+        return f"{self.run.label} / {method_name(self.method)}"
+
+    def values(self) -> list[list[float | None]]:
+        return [[None if m is None else m.value for m in row] for row in self.cells]
+
+    def summary(self) -> tuple[float | None, float | None]:
+        """(diagonal mean, specificity gap); the gap over complete rows."""
+        return dsp_summary({rm: dict(zip(DSP_DOMAINS, row)) for rm, row in zip(DSP_DOMAINS, self.values())})
+
+
+class DSP(Benchmark):
+    """DSP: one task per domain RM (``dsp_rm-<domain>``); headline = the diagonal mean of the matrix."""
+
+    name = "dsp"
+    units = DSP_DOMAINS
+    unit_key = "rm"
+    metric_list = (
+        *(MetricSpec(f"acc_{domain}") for domain in DSP_DOMAINS),
+        MetricSpec("diagonal"),
+        MetricSpec("specificity_gap"),
+        *counts("n_identical_pairs"),
+    )
+    """Per-document values are means of that query's pair outcomes (4 pairs per test domain), so `mean`
+    over documents is the pair accuracy with lm-eval's standard error over queries (docs/definitions.md#dsp)."""
+    custom_dataset = staticmethod(custom_dataset)
+
+    def task(self, method: str, unit: str | None = None) -> str:
+        infix = f"{method}_" if method else ""
+        return f"dsp_{infix}rm-{unit}"
+
+    def sweep_docs(self, source: SweepSource) -> SweepDocs:
+        return SweepDocs(load_dsp(source.data_dir)[: source.limit], {}, "queries")
+
+    def layout(self, docs: Sequence[dict], data_dir: str | os.PathLike | None = None) -> list[StoredLayout]:
+        return [
+            StoredLayout(item({**doc, "system": system_prompt(rm, data_dir)}, rm), STORE_KEYS, None, rm)
+            for doc in docs
+            for rm in DSP_DOMAINS
+        ]
+
+    def stored_item(self, item_id: str, condition: str | None, group: str | None, texts: list[str]) -> Item:
+        return item({"id": item_id, "query": "", "responses": dict(zip(RESPONSE_KEYS, texts))}, condition)
+
+    def stored_keys(self, rows: dict) -> Sequence[tuple[str, int]]:
+        return STORE_KEYS
+
+    def evaluate(self, scored: Sequence[ScoredItem]) -> dict[str, Any]:
+        """The 4x4 matrix (rows = RM, columns = test domain, paper order), diagonal mean and specificity gap."""
+        per_rm: dict[str, list[dict[str, float]]] = defaultdict(list)
+        for s in scored:
+            per_rm[s.item.group].append(metrics(s.item, s.wins))
+        # The lm-eval tasks report the mean over documents of each per-document accuracy.
+        matrix = {
+            rm: {d: sum(m[f"acc_{d}"] for m in values) / len(values) for d in DSP_DOMAINS} for rm, values in per_rm.items()
+        }
+        summary = dsp_matrix_summary(matrix)
+        return {**summary, "matrix": [[summary["matrix"][rm][d] for d in summary["columns"]] for rm in summary["rms"]]}
+
+    def headline(self, result: dict[str, Any]) -> float:
+        return result["diagonal_mean"]
+
+    def length_bias_pair(self, item: Item, pair: Pair) -> bool:
+        """Each domain RM is read on its own test domain's pairs (the diagonal)."""
+        return pair.label == item.group
+
+    def sweep_columns(self, results: dict[str, dict[str, Any]]) -> Columns:
+        def cells(label: str) -> list[str]:
+            return [percent(results[label]["diagonal_mean"]), percent(results[label]["specificity_gap"])]
+
+        return ["DSP diag", "DSP gap"], cells
+
+    def plot_panels(self, results: dict[str, dict[str, Any]]) -> list[Panel]:
+        first = next(iter(results.values()))
+        panels = [
+            (f"DSP {DOMAIN_TITLES[rm]} (diagonal)", {label: r["matrix"][i][r["columns"].index(rm)] for label, r in results.items()})
+            for i, rm in enumerate(first["rms"])
+        ]
+        return panels + [("DSP diagonal mean", {label: r["diagonal_mean"] for label, r in results.items()})]
+
+    def matrices(self, runs: Sequence[Run]) -> list[DspMatrix]:
+        """Every (run, method) with at least one DSP reward-model task."""
+        return [
+            DspMatrix(run, method,
+                      [[run.metric(task, f"acc_{test}") for test in DSP_DOMAINS] for task in self.tasks(method)],
+                      [run.metric(task, "n_identical_pairs") for task in self.tasks(method)])
+            for run, method in method_entries(runs, self.tasks)
+        ]
+
+    def heatmaps(self, runs: Sequence[Run]) -> list[Heatmap]:
+        return [Heatmap(m.figure, m.values(), UNIT_NAMES, m.title) for m in self.matrices(runs)]
+
+    def report_section(self, runs: Sequence[Run], figures: bool) -> Section | None:
+        """Table 2 layout: the diagonals and summaries of every matrix, then each matrix (and its heatmap)."""
+        matrices = self.matrices(runs)
+        if not matrices:
+            return None
+        summary = Table(
+            ["Model", "Method", *UNIT_NAMES, "Diagonal mean", "Specificity gap"],
+            [
+                [m.run.label, method_name(m.method), *(metric_cell(m.cells[i][i], 2) for i in range(len(UNIT_NAMES))),
+                 *(percent(v, digits=2) for v in m.summary())]
+                for m in matrices
+            ],
+            "Diagonal: each domain RM on its own test domain",
+        )
+        blocks: list[Block] = [
+            "Accuracy (%) of the reward conditioned on each domain's system prompt (row) on each test domain's "
+            "pairs (column). Specificity gap = mean over RMs of (diagonal - mean of the row's off-diagonal cells), "
+            "over complete rows.",
+            summary,
+        ]
+        for m in matrices:
+            blocks.append(Table(
+                ["RM \\ test domain", *UNIT_NAMES, "Identical pairs"],
+                [[name, *(metric_cell(c, 2) for c in row), count(n)] for name, row, n in zip(UNIT_NAMES, m.cells, m.identical_pairs)],
+                m.title,
+            ))
+            if figures:
+                blocks.append(Figure(m.figure, f"DSP matrix heatmap, {m.title}"))
+            blocks += missing_notes(m.run, self.tasks(m.method), [f"acc_{test}" for test in DSP_DOMAINS])
+        return Section("DSP domain-specific preference (Table 2 layout)", blocks)
+
+
+BENCHMARK = register(DSP())

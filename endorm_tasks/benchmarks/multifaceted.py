@@ -6,6 +6,8 @@ and each row (s, x) is paired with every other row (s', x) of that prompt whose 
 chosen = reference_answer(s, x), rejected = reference_answer(s', x), reward conditioned on s. A row
 whose prompt has no other system forms no pair; it is counted (``n_unpaired_rows``), never dropped.
 Source: a local JSON/JSONL/parquet file in the hub schema, else the hub id.
+The module ends with its ``Benchmark`` object (``BENCHMARK``, registered): task names, sweep layout,
+summaries and report section (docs/architecture.md#adding-a-benchmark).
 """
 
 from __future__ import annotations
@@ -17,7 +19,20 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
+from endorm_tasks.benchmarks.base import (
+    Benchmark,
+    Columns,
+    MetricSpec,
+    Panel,
+    ScoredItem,
+    StoredLayout,
+    SweepDocs,
+    SweepSource,
+    counts,
+    register,
+)
 from endorm_tasks.benchmarks.preference import Item, Pair, identical_pairs, pair_wins
 from endorm_tasks.data_sources import (
     DATA_DIR_ENV,
@@ -27,6 +42,9 @@ from endorm_tasks.data_sources import (
     require_items,
     resolve_data_dir,
 )
+from endorm_tasks.rendering import Section, Table, percent
+from endorm_tasks.reporting.results import Run
+from endorm_tasks.reporting.tables import count, method_entries, method_name, metric_cell
 
 logger = logging.getLogger(__name__)
 
@@ -192,3 +210,82 @@ def custom_dataset(*, multifaceted_path: str | None = None, data_dir: str | None
             "Multifaceted-Bench: %d of %d rows form no pair (no other system for their prompt)", unpaired, len(docs)
         )
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
+
+
+# The benchmark object: tasks, sweep layout, report section
+
+
+class Multifaceted(Benchmark):
+    """Multifaceted-Bench: one task per method (``multifaceted``, ``multifaceted_<judge>``); headline =
+    the overall pair accuracy."""
+
+    name = "multifaceted"
+    metric_list = (MetricSpec("acc", pair_accuracy), *counts("n_unpaired_rows", "n_identical_pairs"))
+    """Per-row values are (correct, pairs) counts; pair_accuracy sums them, so rows with more systems weigh
+    by their pairs (docs/definitions.md#multifaceted). The task adds one ``acc_<source>`` per source found."""
+    custom_dataset = staticmethod(custom_dataset)
+
+    def task(self, method: str, unit: str | None = None) -> str:
+        return f"multifaceted_{method}" if method else "multifaceted"
+
+    def sweep_docs(self, source: SweepSource) -> SweepDocs:
+        rows = load_multifaceted(source.path, source.data_dir)
+        prompts = list(dict.fromkeys(r["prompt"] for r in rows))[: source.limit]
+        kept = set(prompts)
+        return SweepDocs([r for r in rows if r["prompt"] in kept], {"n_prompts": len(prompts)}, "prompts")
+
+    def layout(self, docs: Sequence[dict], data_dir: str | os.PathLike | None = None) -> list[StoredLayout]:
+        """``docs`` are rows; each row document keeps its responses under ("response", i)."""
+        return [
+            StoredLayout(item(doc), [("response", i) for i in range(len(doc["responses"]))], doc["source"], doc["id"])
+            for doc in row_docs(docs)
+        ]
+
+    def stored_item(self, item_id: str, condition: str | None, group: str | None, texts: list[str]) -> Item:
+        return item({"id": item_id, "query": "", "system": "", "source_slug": source_slug(group), "responses": texts})
+
+    def stored_keys(self, rows: dict) -> Sequence[tuple[str, int]]:
+        return sorted(rows, key=lambda key: key[1])
+
+    def evaluate(self, scored: Sequence[ScoredItem]) -> dict[str, Any]:
+        """{"acc": overall pair accuracy, "per_source": {source: acc}, "n_pairs", "n_unpaired_rows"}."""
+        sources = sorted({s.group for s in scored if s.group is not None})
+        slugs = {s: source_slug(s) for s in sources}
+        per_doc = [metrics(s.item, s.wins, list(slugs.values())) for s in scored]
+        return {
+            "acc": pair_accuracy([m["acc"] for m in per_doc]),
+            "per_source": {s: pair_accuracy([m[f"acc_{slug}"] for m in per_doc]) for s, slug in slugs.items()},
+            "n_pairs": sum(m["acc"][1] for m in per_doc),
+            "n_unpaired_rows": sum(m["n_unpaired_rows"] for m in per_doc),
+        }
+
+    def headline(self, result: dict[str, Any]) -> float:
+        return result["acc"]
+
+    def sweep_columns(self, results: dict[str, dict[str, Any]]) -> Columns:
+        return ["MF acc"], lambda label: [percent(results[label]["acc"])]
+
+    def plot_panels(self, results: dict[str, dict[str, Any]]) -> list[Panel]:
+        first = next(iter(results.values()))
+        panels = [(f"Multifaceted {s}", {label: r["per_source"][s] for label, r in results.items()}) for s in first["per_source"]]
+        return panels + [("Multifaceted overall", {label: r["acc"] for label, r in results.items()})]
+
+    def report_section(self, runs: Sequence[Run], figures: bool) -> Section | None:
+        """Accuracy per source, overall, and the rows that form no pair."""
+        entries = method_entries(runs, self.tasks)
+        if not entries:
+            return None
+        sources = sorted({name for run, method in entries for name in run.metrics[self.task(method)] if name.startswith("acc_")})
+        rows = [
+            [run.label, method_name(method),
+             *(metric_cell(run.metric(self.task(method), s)) for s in sources),
+             metric_cell(run.metric(self.task(method), "acc")),
+             count(run.metric(self.task(method), "n_unpaired_rows"))]
+            for run, method in entries
+        ]
+        header = ["Model", "Method", *(s.removeprefix("acc_") for s in sources), "Overall", "Unpaired rows"]
+        intro = "Accuracy (%) per source benchmark of the rows; pairs are the reference answers of other system messages for the same prompt."
+        return Section("Multifaceted-Bench (per source)", [intro, Table(header, rows)])
+
+
+BENCHMARK = register(Multifaceted())

@@ -5,20 +5,37 @@ plain, detailed markdown]. Per domain, M[i][j] = fraction of documents where cho
 above rejected[j]; Hard = mean of i < j, Normal = diagonal, Easy = i > j, accuracy = mean of all 9.
 Data comes from a local directory (``<dir>/rm_bench/<file>_filtered.json``), else the hub's
 ``total_dataset.json``, else (hub unreachable) a small embedded sample, with a loud warning.
+The module ends with its ``Benchmark`` object (``BENCHMARK``, registered): task names, sweep layout,
+summaries and report section (docs/architecture.md#adding-a-benchmark).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import sys
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from endorm_tasks.benchmarks.base import (
+    Benchmark,
+    Columns,
+    MetricSpec,
+    Panel,
+    ScoredItem,
+    StoredLayout,
+    SweepDocs,
+    SweepSource,
+    counts,
+    register,
+)
 from endorm_tasks.benchmarks.preference import Item, Pair, identical_pairs, pair_wins
 from endorm_tasks.data_sources import (
     DATA_DIR_ENV,
+    SAMPLE_SOURCE,
     DataError,
     embedded_path,
     hub_offline,
@@ -28,9 +45,14 @@ from endorm_tasks.data_sources import (
     require_items,
     resolve_data_dir,
 )
+from endorm_tasks.rendering import DASH, Section, percent
+from endorm_tasks.reporting.tables import MethodRow, item_set_tables, method_entries, method_name, metric_cell, missing_notes
+from endorm_tasks.statistics import Metric, mean_metric
 
 if TYPE_CHECKING:
     import datasets
+
+    from endorm_tasks.reporting.results import Run
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +67,6 @@ DOMAIN_FILES: dict[str, tuple[str, ...]] = {
 HUB_ID = "THU-KEG/RM-Bench"
 HUB_FILE = "total_dataset.json"
 SAMPLE_FILE = "rmbench_sample.json"
-SAMPLE_SOURCE = "embedded-sample"
 N_STYLES = 3
 METRICS: tuple[str, ...] = ("hard", "normal", "easy", "acc")
 
@@ -244,3 +265,141 @@ def matrix_metrics(per_doc_matrices: Sequence[Sequence[Sequence[float]]]) -> dic
         "easy": mean_of(lambda i, j: i > j),
         "acc": mean_of(lambda i, j: True),
     }
+
+
+# Summaries: macro averages over the domains present (docs/definitions.md#rmbench)
+
+
+def averages(per_domain: Mapping[str, Mapping[str, Metric]]) -> dict[str, Metric | None]:
+    """Easy, Normal, Hard and acc averaged over the domains present (None where a present domain lacks the metric)."""
+    for domain in per_domain:
+        check_domain(domain)
+    present = [d for d in RMBENCH_DOMAINS if d in per_domain]
+    return {name: mean_metric([per_domain[d].get(name) for d in present]) for name in METRICS}
+
+
+def macro_average(per_domain: Mapping[str, Mapping[str, float]]) -> dict[str, float | list[str]]:
+    """``averages`` of plain numbers, with the domains averaged under ``"domains"``."""
+    if not per_domain:
+        raise ValueError("no domains to average")
+    wrapped = {d: {name: Metric(value) for name, value in metrics.items()} for d, metrics in per_domain.items()}
+    result: dict[str, float | list[str]] = {name: m.value for name, m in averages(wrapped).items()}  # type: ignore[union-attr]
+    result["domains"] = [d for d in RMBENCH_DOMAINS if d in per_domain]
+    return result
+
+
+# The benchmark object: tasks, sweep layout, report section
+
+LEVELS: tuple[str, ...] = ("easy", "normal", "hard")
+STORE_KEYS: tuple[tuple[str, int], ...] = tuple((role, i) for role in ("chosen", "rejected") for i in range(N_STYLES))
+REPORT_HEADER = [d.capitalize() for d in RMBENCH_DOMAINS] + ["Easy", "Normal", "Hard", "Avg"]
+
+
+def report_cells(per_domain: dict[str, dict[str, Metric]]) -> list[Metric | None]:
+    """Chat, Math, Code, Safety scores then Easy, Normal, Hard, Avg as macro averages over the domains present."""
+    domain_scores = [per_domain[d].get("acc") if d in per_domain else None for d in RMBENCH_DOMAINS]
+    means = averages(per_domain)
+    return domain_scores + [means[name] for name in (*LEVELS, "acc")]
+
+
+def domains_note(rows: list[tuple[str, list[str]]]) -> str | None:
+    """Which domains the averages cover, when any row lacks one (docs/definitions.md#rmbench: name the domains present)."""
+    if all(len(domains) == len(RMBENCH_DOMAINS) for _, domains in rows):
+        return None
+    groups: dict[str, list[str]] = {}
+    for name, domains in rows:
+        groups.setdefault(", ".join(domains), []).append(name)
+    parts = "; ".join(f"{domains}: {', '.join(names)}" for domains, names in groups.items())
+    return f"{DASH} = not evaluated. Easy, Normal, Hard and Avg average the domains present ({parts})."
+
+
+class RMBench(Benchmark):
+    """RM-Bench: one task per domain; headline = the macro-average accuracy over the domains present."""
+
+    name = "rmbench"
+    units = RMBENCH_DOMAINS
+    unit_key = "domain"
+    metric_list = (*(MetricSpec(name) for name in ("acc", "easy", "normal", "hard")), *counts("n_identical_pairs"))
+    """Per-document values are means of that document's win-matrix cells, so `mean` over documents gives
+    the official matrix metrics and lm-eval's standard error over documents (docs/definitions.md#rmbench)."""
+    custom_dataset = staticmethod(custom_dataset)
+    judge_variants = ("genrm_pointwise_gen",)
+    """GenRM-Pointwise read from a generated integer."""
+
+    @property
+    def local_units(self) -> tuple[str, ...]:
+        """The domains every local copy holds: the published local copy has no ``rm_bench/math_filtered.json``."""
+        return ("chat", "code", "safety")
+
+    def sweep_docs(self, source: SweepSource) -> SweepDocs:
+        """The first ``limit`` documents of each domain; without explicit units a missing math file is skipped."""
+        docs, used = [], []
+        for domain in source.units or RMBENCH_DOMAINS:
+            try:
+                found = load_rmbench(domain, source.data_dir)
+            except DataError as err:
+                if source.units or domain != "math":
+                    raise
+                print(f"endorm-sweep: skipping RM-Bench math ({err})", file=sys.stderr)
+                continue
+            docs += found[: source.limit]
+            used.append(domain)
+        return SweepDocs(docs, {"domains": used}, "documents per domain")
+
+    def layout(self, docs: Sequence[dict], data_dir: str | os.PathLike | None = None) -> list[StoredLayout]:
+        return [StoredLayout(item(doc), STORE_KEYS, doc["domain"], None) for doc in docs]
+
+    def stored_item(self, item_id: str, condition: str | None, group: str | None, texts: list[str]) -> Item:
+        return item({"id": item_id, "domain": group, "chosen": texts[:N_STYLES], "rejected": texts[N_STYLES:]})
+
+    def stored_keys(self, rows: dict) -> Sequence[tuple[str, int]]:
+        return STORE_KEYS
+
+    def evaluate(self, scored: Sequence[ScoredItem]) -> dict[str, dict[str, float]]:
+        """{domain: {easy, normal, hard, acc}, "avg": the macro averages over the domains present}."""
+        matrices: dict[str, list] = defaultdict(list)
+        for s in scored:
+            matrices[s.item.group].append(matrix(s.wins))
+        per_domain = {d: matrix_metrics(matrices[d]) for d in RMBENCH_DOMAINS if d in matrices}
+        means = macro_average(per_domain)
+        return {**per_domain, "avg": {name: means[name] for name in METRICS}}
+
+    def headline(self, result: dict[str, Any]) -> float:
+        return result["avg"]["acc"]
+
+    def sweep_columns(self, results: dict[str, dict[str, Any]]) -> Columns:
+        first = next(iter(results.values()))
+        domains = [d for d in RMBENCH_DOMAINS if d in first]
+        header = [*(d.title() for d in domains), "Easy", "Normal", "Hard", "Avg"]
+
+        def cells(label: str) -> list[str]:
+            r = results[label]
+            return [*(percent(r[d]["acc"]) for d in domains), *(percent(r["avg"][m]) for m in ("easy", "normal", "hard", "acc"))]
+
+        return header, cells
+
+    def plot_panels(self, results: dict[str, dict[str, Any]]) -> list[Panel]:
+        first = next(iter(results.values()))
+        domains = [d for d in RMBENCH_DOMAINS if d in first]
+        panels = [(f"RM-Bench {d}", {label: r[d]["acc"] for label, r in results.items()}) for d in domains]
+        return panels + [(f"RM-Bench avg {m}", {label: r["avg"][m] for label, r in results.items()}) for m in ("acc", "easy", "normal", "hard")]
+
+    def report_section(self, runs: Sequence[Run], figures: bool) -> Section | None:
+        """Table 1 layout, one table per item set with each row's paired Δ of Avg against its model's EndoRM."""
+        rows = [MethodRow(run, method, self) for run, method in method_entries(runs, self.tasks)]
+        if not rows:
+            return None
+
+        def cells(row: MethodRow) -> list[str]:
+            return [*map(metric_cell, report_cells({d: row.run.metrics[t] for d, t in row.tasks.items()}))]
+
+        intro = ("Accuracy (%) ± standard error where lm-eval reports one; the averages' errors combine the "
+                 "domains' as independent. Each table holds rows scored on the same documents "
+                 "(docs/definitions.md#item-sets); only rows of one table may be compared.")
+        blocks = [intro, *item_set_tables(rows, REPORT_HEADER, cells, paired_metric="acc")]
+        domain_sets = [(f"{row.run.label} / {method_name(row.method)}", list(row.tasks)) for row in rows]
+        notes = [note for row in rows for note in missing_notes(row.run, self.tasks(row.method), (*LEVELS, "acc"))]
+        return Section("RM-Bench (Table 1 layout)", [*blocks, *filter(None, [domains_note(domain_sets)]), *notes])
+
+
+BENCHMARK = register(RMBench())

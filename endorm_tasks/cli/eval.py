@@ -33,7 +33,7 @@ from lm_eval.utils import handle_non_serializable, hash_string
 import endorm_tasks.harness.lm_model  # noqa: F401  (registers the `endorm` model)
 from endorm_tasks.bundled import resolve_model_path
 from endorm_tasks.cli.errors import EXIT_DATA, UsageError, fail, run_cli
-from endorm_tasks.data_sources import task_configs_dir
+from endorm_tasks.data_sources import SAMPLE_SOURCE, task_configs_dir
 from endorm_tasks.reporting.results import DATA_SOURCE_KEY, ITEMS_KEY, NOT_RECORDED, source_kind
 
 PROG = "endorm-eval"
@@ -204,7 +204,7 @@ def summary(capture: Capture) -> list[str]:
         for source in sources or [NOT_RECORDED]:
             by_source.setdefault(source, []).append(task)
     for source, tasks in by_source.items():
-        note = f" ({SAMPLE_NOTE})" if source_kind(source) == "embedded-sample" else ""
+        note = f" ({SAMPLE_NOTE})" if source_kind(source) == SAMPLE_SOURCE else ""
         lines.append(f"data source: {source}{note}: {', '.join(tasks)}")
     if capture.saved is not None:
         lines.append(f"results: {capture.saved}")

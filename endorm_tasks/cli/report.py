@@ -17,7 +17,9 @@ from pathlib import Path
 
 from endorm_tasks.cli.errors import UsageError, run_cli
 from endorm_tasks.data_sources import read_json
-from endorm_tasks.reporting.leaderboard import DSP_DOMAINS, build_report, dsp_matrices, to_html, to_markdown
+from endorm_tasks.benchmarks import REGISTRY
+from endorm_tasks.leaderboard import build_report
+from endorm_tasks.rendering import to_html, to_markdown
 from endorm_tasks.reporting.results import Run, load_runs
 
 MARKER = "<!-- endorm-report inputs: "
@@ -76,9 +78,9 @@ def write_report(args: argparse.Namespace) -> None:
     if not args.no_figures:
         from endorm_tasks.reporting.plots import dsp_heatmap
 
-        for matrix in dsp_matrices(runs):
-            outputs.append(args.out_dir / matrix.figure)
-            dsp_heatmap(matrix.values(), [name for _, name in DSP_DOMAINS], matrix.title, outputs[-1])
+        for heatmap in (h for benchmark in REGISTRY.values() for h in benchmark.heatmaps(runs)):
+            outputs.append(args.out_dir / heatmap.path)
+            dsp_heatmap(heatmap.values, heatmap.names, heatmap.title, outputs[-1])
     print("\n".join(map(str, outputs)))
 
 

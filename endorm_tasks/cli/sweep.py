@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from endorm_tasks.cli.errors import run_cli
@@ -33,7 +32,8 @@ from endorm_tasks.reward.config import (
     add_arguments,
     from_arguments,
 )
-from endorm_tasks.sweep.grid import BENCHMARKS, DEFAULT_AGGREGATES, DEFAULT_FORMS, DEFAULT_GAMMAS, ScoringRequest
+from endorm_tasks.benchmarks import REGISTRY
+from endorm_tasks.sweep.grid import DEFAULT_AGGREGATES, DEFAULT_FORMS, DEFAULT_GAMMAS, ScoringRequest
 from endorm_tasks.sweep.length_bias import DEFAULT_EDGES
 
 
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     score = sub.add_parser("score", help="score a benchmark once and store its token statistics")
-    score.add_argument("--benchmark", choices=BENCHMARKS, required=True)
+    score.add_argument("--benchmark", choices=tuple(REGISTRY), required=True)
     score.add_argument("--domains", type=lambda s: s.split(","), help="RM-Bench domains (default: every domain whose data exists)")
     score.add_argument("--limit", type=int, help="first N documents per RM-Bench domain / DSP queries / Multifaceted prompts")
     score.add_argument("--model", default="bundled", help="hub id, local path, or 'bundled' (SmolLM2-135M-Instruct)")
@@ -90,47 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def rmbench_docs(args) -> tuple[list[dict], list[str]]:
-    """The first ``limit`` documents of each domain; without --domains a missing math file is skipped."""
-    from endorm_tasks.benchmarks.rmbench import RMBENCH_DOMAINS, load_rmbench
+def requests_for(args) -> tuple[list[ScoringRequest], str, dict, str]:
+    """What to score for ``args.benchmark``: the requests, their data source, extra run metadata and the
+    subset in words."""
+    from endorm_tasks.benchmarks import get
+    from endorm_tasks.benchmarks.base import SweepSource
+    from endorm_tasks.sweep.grid import benchmark_requests
 
-    docs, used = [], []
-    for domain in args.domains or RMBENCH_DOMAINS:
-        try:
-            found = load_rmbench(domain, args.data_dir)
-        except DataError as err:
-            if args.domains or domain != "math":
-                raise
-            print(f"endorm-sweep: skipping RM-Bench math ({err})", file=sys.stderr)
-            continue
-        docs += found[: args.limit]
-        used.append(domain)
-    return docs, used
-
-
-def requests_for(args) -> tuple[list[ScoringRequest], str, dict]:
-    """What to score for ``args.benchmark``, its data source and extra run metadata."""
-    from endorm_tasks.sweep import grid as sweep
-
-    if args.benchmark == "rmbench":
-        docs, domains = rmbench_docs(args)
-        return sweep.rmbench_requests(docs), sources(docs), {"domains": domains}
-    if args.benchmark == "dsp":
-        from endorm_tasks.benchmarks.dsp import load_dsp
-
-        docs = load_dsp(args.data_dir)[: args.limit]
-        return sweep.dsp_requests(docs, args.data_dir), sources(docs), {}
-    from endorm_tasks.benchmarks.multifaceted import load_multifaceted
-
-    rows = load_multifaceted(args.multifaceted_path, args.data_dir)
-    prompts = list(dict.fromkeys(r["prompt"] for r in rows))[: args.limit]
-    kept = set(prompts)
-    rows = [r for r in rows if r["prompt"] in kept]
-    return sweep.multifaceted_requests(rows), sources(rows), {"n_prompts": len(prompts)}
-
-
-def sources(docs: list[dict]) -> str:
-    return ", ".join(dict.fromkeys(d["data_source"] for d in docs))
+    benchmark = get(args.benchmark)
+    found = benchmark.sweep_docs(SweepSource(args.data_dir, args.limit, args.domains, args.multifaceted_path))
+    subset = "all items" if args.limit is None else f"first {args.limit} {found.subset_unit}"
+    return benchmark_requests(benchmark, found.docs, args.data_dir), found.data_source(), found.extra, subset
 
 
 def model_name(model: str) -> str:
@@ -149,16 +119,13 @@ def score(args) -> None:
     from endorm_tasks.sweep.token_store import RunMeta, save_store
 
     config = RewardConfig(stats=from_arguments(args, StatsSettings))  # bad options fail before any work
-    requests, data_source, extra = requests_for(args)
+    requests, data_source, extra, subset = requests_for(args)
     if not requests:
         raise DataError(f"{args.benchmark}: no responses to score")
     model, tokenizer = load_model_and_tokenizer(args.model, args.dtype, args.trust_remote_code)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     scorer = EndoScorer(model.to(device), tokenizer, config)
     metas, stats = score_requests(scorer, requests, args.prompt_format, progress=True)
-    subset = "all items" if args.limit is None else f"first {args.limit} " + (
-        "documents per domain" if args.benchmark == "rmbench" else "queries" if args.benchmark == "dsp" else "prompts"
-    )
     extra.update(limit=args.limit, dtype=args.dtype)
     run = RunMeta(args.benchmark, model_name(args.model), config.alpha, config.append_eos, args.prompt_format, data_source, subset, extra)
     path = save_store(args.out / args.benchmark, run, metas, stats)

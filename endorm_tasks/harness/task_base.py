@@ -17,46 +17,16 @@ import inspect
 import logging
 import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 from types import ModuleType
 
 from lm_eval.api.instance import Instance
-from lm_eval.api.registry import get_aggregation
 from lm_eval.api.task import ConfigurableTask
 
+from endorm_tasks.benchmarks.base import MetricSpec, counts, total  # noqa: F401  (the task classes' metric types)
 from endorm_tasks.benchmarks.preference import Item, pair_wins
 from endorm_tasks.reward.config import ConfigError
 
 logger = logging.getLogger(__name__)
-
-
-def total(items: list[float]) -> float:
-    """Aggregation for counts (``n_identical_pairs``, ``n_unpaired_rows``, ``n_timeouts``): lm-eval has
-    no built-in ``sum``."""
-    return float(sum(items))
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """One metric of a task's ``process_results``: how lm-eval aggregates its per-document values (an
-    aggregation lm-eval names, such as ``"mean"``, which gets lm-eval's standard error; or a function of
-    all the values, such as ``total``) and which direction is better."""
-
-    name: str
-    aggregation: str | Callable[[list], float] = "mean"
-    higher_is_better: bool = True
-
-    def aggregation_function(self) -> Callable[[list], float]:
-        return get_aggregation(self.aggregation) if isinstance(self.aggregation, str) else self.aggregation
-
-    def config_entry(self) -> dict[str, object]:
-        """The entry of lm-eval's ``metric_list``, as a YAML would have written it."""
-        return {"metric": self.name, "aggregation": self.aggregation, "higher_is_better": self.higher_is_better}
-
-
-def counts(*names: str) -> tuple[MetricSpec, ...]:
-    """Counts summed over documents (``total``), where fewer is better (identical pairs, timeouts)."""
-    return tuple(MetricSpec(name, total, higher_is_better=False) for name in names)
 
 
 LM_EVAL_KEYS: frozenset[str] = frozenset({"version", "config_source"})
@@ -74,15 +44,13 @@ def dataset_keys(custom_dataset: Callable | None) -> tuple[str, ...]:
 
 def project_keys() -> frozenset[str]:
     """Every ``--metadata`` key some project task reads, over all task families."""
-    from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
-    from endorm_tasks.judges.task import JudgeTask
+    from endorm_tasks.benchmarks import REGISTRY
+    from endorm_tasks.judges import scoring
     from endorm_tasks.mathbench import arithmetic, problems
-    from endorm_tasks.mathbench.task import MathTask
 
-    loaders = (rmbench.custom_dataset, dsp.custom_dataset, multifaceted.custom_dataset, problems.custom_dataset,
-               arithmetic.custom_dataset)
+    loaders = (*(b.custom_dataset for b in REGISTRY.values()), problems.custom_dataset, arithmetic.custom_dataset)
     read_by_loaders = (key for loader in loaders for key in dataset_keys(loader))
-    return frozenset((*MathTask.METADATA_KEYS, *JudgeTask.METADATA_KEYS, *read_by_loaders))
+    return frozenset((*problems.TASK_METADATA_KEYS, *scoring.TASK_METADATA_KEYS, *read_by_loaders))
 
 
 def model_arg_keys() -> frozenset[str]:

@@ -1,8 +1,8 @@
 """The lm-eval tasks of EndoRM on the three preference benchmarks (docs/definitions.md#benchmarks).
 
 A task names its benchmark module (``benchmark = rmbench``), whose ``item`` and ``metrics`` it uses,
-and the benchmark's metric list (``RMBENCH_METRICS``, ``DSP_METRICS``), which the judge tasks of the same
-benchmark share; ``MultifacetedSources`` adds the per-source metrics that the Multifaceted EndoRM and
+and the benchmark object's metric list (``rmbench.BENCHMARK.metric_list``), which the judge tasks of the
+same benchmark share; ``MultifacetedSources`` adds the per-source metrics that the Multifaceted EndoRM and
 judge tasks share. ``task_configs/<benchmark>/utils.py`` re-exports these classes for the YAMLs.
 """
 
@@ -12,25 +12,13 @@ from collections.abc import Callable, Sequence
 
 from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
 from endorm_tasks.benchmarks.preference import Item
-from endorm_tasks.harness.task_base import MetricSpec, RewardTask, counts
+from endorm_tasks.harness.task_base import MetricSpec, RewardTask
 from endorm_tasks.prompts.contexts import Renderer, conditioned_context, scored_context
 
-# Per-document values are means of that document's win-matrix cells, so `mean` over documents gives
-# the official matrix metrics and lm-eval's standard error over documents (docs/definitions.md#rmbench).
-RMBENCH_METRICS: tuple[MetricSpec, ...] = (*(MetricSpec(name) for name in ("acc", "easy", "normal", "hard")),
-                                           *counts("n_identical_pairs"))
-# Per-document values are means of that query's pair outcomes (4 pairs per test domain), so `mean`
-# over documents is the pair accuracy with lm-eval's standard error over queries (docs/definitions.md#dsp).
-DSP_METRICS: tuple[MetricSpec, ...] = (
-    *(MetricSpec(f"acc_{domain}") for domain in dsp.DSP_DOMAINS),
-    MetricSpec("diagonal"),
-    MetricSpec("specificity_gap"),
-    *counts("n_identical_pairs"),
-)
-# Per-row values are (correct, pairs) counts; pair_accuracy sums them, so rows with more systems weigh
-# by their pairs (docs/definitions.md#multifaceted).
-MULTIFACETED_METRICS: tuple[MetricSpec, ...] = (MetricSpec("acc", multifaceted.pair_accuracy),
-                                                *counts("n_unpaired_rows", "n_identical_pairs"))
+RMBENCH_METRICS = rmbench.BENCHMARK.metric_list
+DSP_METRICS = dsp.BENCHMARK.metric_list
+MULTIFACETED_METRICS = multifaceted.BENCHMARK.metric_list
+"""Each benchmark's metric list is its ``Benchmark.metric_list``; the judge tasks of a benchmark share it."""
 
 
 class MultifacetedSources:

@@ -25,6 +25,8 @@ YES_NO: tuple[str, str] = ("YES", "NO")
 SCORES: tuple[int, ...] = tuple(range(1, 11))
 JUDGE_FORMATS: tuple[str, ...] = ("chat", "plain")
 """``chat``: the model's chat template (the paper's judges); ``plain``: text for a base model without one."""
+TASK_METADATA_KEYS: tuple[str, ...] = ("judge", "judge_format")
+"""The ``--metadata`` keys the judge tasks read."""
 PLAIN_ANSWER_CUE = "\nAnswer:"
 # Removed from the user template when an item has no instruction (RM-Bench), as the paper did.
 INSTRUCTION_BLOCK = "### Instruction\n{instruction}\n"

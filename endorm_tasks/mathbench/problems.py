@@ -21,6 +21,8 @@ from endorm_tasks.mathbench.answers import STRICT_MATCH, extraction, gold_answer
 from endorm_tasks.mathbench.check import DEFAULT_TIMEOUT_S, Verdict, check_answers
 
 # System message of the Qwen2.5-Math "boxed" prompt (docs/definitions.md#math-prompt).
+TASK_METADATA_KEYS: tuple[str, ...] = ("k",)
+"""The ``--metadata`` keys the math tasks read themselves (samples per problem; the loaders read theirs)."""
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 
 

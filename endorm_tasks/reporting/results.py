@@ -26,6 +26,7 @@ from lm_eval.utils import simple_parse_args_string
 from endorm_tasks.bundled import BUNDLED_NAME
 from endorm_tasks.data_sources import DataError, decode_utf8
 from endorm_tasks.reward.config import REWARD_KEYS
+from endorm_tasks.statistics import Metric  # noqa: F401  (a results file's metric; readers import it from here too)
 
 STDERR_SUFFIX = "_stderr"
 DEFAULT_FILTER = "none"
@@ -38,14 +39,6 @@ ITEMS_KEY = "endorm_items"
 NOT_RECORDED = "not recorded"
 RESULTS_PREFIX = "results_"
 """lm-eval names its results file ``results_<date>.json`` inside ``--output_path/<model>/``."""
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One aggregated value and its standard error (None when lm-eval gives none)."""
-
-    value: float
-    stderr: float | None = None
 
 
 @dataclass
@@ -491,3 +484,15 @@ def load_runs(paths: list[Path]) -> list[Run]:
                     for other in runs)
         run.label = f"{run.model} ({run_name(run.source)})" if clash else run.model
     return sorted(runs, key=lambda run: (run.label, run.source))
+
+
+def metric_columns(results: Mapping[str, Any], metric: str) -> dict[str, Metric]:
+    """``{column: Metric}`` for every task (and group) that reports ``metric``: ``task`` under the default
+    filter, ``task (filter)`` under any other (the math tasks' ``strict-match`` and ``flexible-extract``)."""
+    columns = {}
+    for task, entry in task_entries(results).items():
+        for name, value in parse_task_metrics(entry, f"results of {task}")[0].items():
+            base, _, filter_name = name.partition(",")
+            if base == metric:
+                columns[f"{task} ({filter_name})" if filter_name else task] = value
+    return columns

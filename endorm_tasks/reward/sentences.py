@@ -10,15 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import torch
 
 from endorm_tasks.reward.config import SENTENCE_AGGREGATES
 from endorm_tasks.reward.segmentation import Unit
 
-if TYPE_CHECKING:
-    from endorm_tasks.reward.scorer import ScoredResponse
+
+class UnitScored(Protocol):
+    """What ``scored_sentences`` reads of a scored response (``reward.scorer.ScoredResponse``)."""
+
+    units: Sequence[Unit] | None
+    token_rewards: torch.Tensor
+    config: Any
 
 
 def check_starts(starts: Sequence[int], n_tokens: int) -> None:
@@ -68,7 +73,7 @@ def unit_rewards(units: Sequence[Unit], rewards: torch.Tensor, gamma: float = 1.
     return [SentenceReward(u.text, u.chars, u.tokens, float(r)) for u, r in zip(units, per_unit)]
 
 
-def scored_sentences(scored: ScoredResponse) -> list[SentenceReward]:
+def scored_sentences(scored: UnitScored) -> list[SentenceReward]:
     """The units of a response scored with ``EndoScorer.score(..., units=True)`` and their R_k, under the
     gamma it was scored with."""
     if scored.units is None:

@@ -1,11 +1,12 @@
 """Reward-configuration sweeps from stored token statistics: score once, evaluate every setting free.
 
 ``gamma``, ``reward_form`` and ``aggregate`` only change how stored per-token numbers are combined
-(docs/definitions.md#reward-settings), so a grid is evaluated from a ``token_store`` with no model call. Per benchmark this module
-builds the requests of the benchmark's items (``*_requests``: the layout of a store), rebuilds the items
-from a store (``*_items``) and turns rewards into the benchmark's metrics through the preference core
-and the benchmark module's ``metrics`` (``evaluate_*``), so a swept value is what the lm-eval task
-would report for that configuration.
+(docs/definitions.md#reward-settings), so a grid is evaluated from a ``token_store`` with no model call.
+For any registered benchmark (``endorm_tasks.benchmarks.REGISTRY``) this module builds the requests of
+its items (``benchmark_requests``, in the layout the benchmark declares), rebuilds the items from a
+store (``stored_items``) and turns rewards into the benchmark's metrics through the preference core and
+the benchmark's ``evaluate`` (``evaluate``), so a swept value is what the lm-eval task would report for
+that configuration.
 """
 
 from __future__ import annotations
@@ -17,19 +18,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from endorm_tasks.benchmarks import dsp, multifaceted, rmbench
+from endorm_tasks.benchmarks import REGISTRY
+from endorm_tasks.benchmarks.base import Benchmark, ScoredItem
 from endorm_tasks.benchmarks.preference import Item, is_identical, pair_wins
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.prompts.contexts import Renderer, render_context
 from endorm_tasks.rendering import markdown_table, number, percent
-from endorm_tasks.reporting import summaries
 from endorm_tasks.reward.bellman import reward_from_stats
 from endorm_tasks.reward.config import SENTENCE_AGGREGATES, RewardConfig
 from endorm_tasks.reward.scorer import EndoScorer, TokenStats
 from endorm_tasks.sweep.length_bias import DEFAULT_EDGES, length_bias
 from endorm_tasks.sweep.token_store import NOT_SWEEPABLE, ResponseMeta, TokenStore, text_sha1
 
-BENCHMARKS: tuple[str, ...] = ("rmbench", "dsp", "multifaceted")
 DEFAULT_GAMMAS: tuple[float, ...] = (1.0, 0.99, 0.97, 0.95, 0.93, 0.9)
 DEFAULT_AGGREGATES: tuple[str, ...] = ("sum", "mean")
 DEFAULT_FORMS: tuple[str, ...] = ("soft_bellman", "logprob")
@@ -94,20 +94,23 @@ def outcome_rewards(store: TokenStore, config: RewardConfig) -> list[float]:
 
 
 # -- benchmark layouts: the requests of the items to score, and the items a store holds --
-# A store keeps no texts: in the items rebuilt from it each response is its SHA-1, which decides
-# identical pairs the same way (docs/definitions.md#sweep).
+# Each benchmark object says how its documents become stored responses (``layout``) and how a store's
+# rows become its items again (``stored_item``, ``stored_keys``). A store keeps no texts: in the items
+# rebuilt from it each response is its SHA-1, which decides identical pairs the same way
+# (docs/definitions.md#sweep).
 
-RMBENCH_KEYS: tuple[tuple[str, int], ...] = tuple((role, i) for role in ("chosen", "rejected") for i in range(rmbench.N_STYLES))
-DSP_KEYS: tuple[tuple[str, int], ...] = tuple((key, 0) for key in dsp.RESPONSE_KEYS)
 StoredItem = tuple[Item, list[int]]
 """An item rebuilt from a store and the store row of each of its responses."""
 
 
-def item_requests(item: Item, keys: Sequence[tuple[str, int]], group: str | None, condition: str | None) -> list[ScoringRequest]:
-    """One request per response of ``item``, stored as (role, index) ``keys[k]`` under ``group`` / ``condition``."""
+def benchmark_requests(benchmark: str | Benchmark, docs: Sequence[dict], data_dir: str | os.PathLike | None = None) -> list[ScoringRequest]:
+    """One request per response of every item of ``docs``, stored as the benchmark's layout says
+    (``benchmark``: a registered name or the object)."""
+    benchmark = REGISTRY[benchmark] if isinstance(benchmark, str) else benchmark
     return [
-        ScoringRequest(ResponseMeta(item.id, role, index, group, condition, text_sha1(text)), item.query, item.system, text)
-        for (role, index), text in zip(keys, item.responses, strict=True)
+        ScoringRequest(ResponseMeta(s.item.id, role, index, s.group, s.condition, text_sha1(text)), s.item.query, s.item.system, text)
+        for s in benchmark.layout(docs, data_dir)
+        for (role, index), text in zip(s.keys, s.item.responses, strict=True)
     ]
 
 
@@ -119,18 +122,15 @@ def stored_groups(store: TokenStore) -> dict[tuple[str, str | None], dict[tuple[
     return found
 
 
-def stored_items(
-    store: TokenStore,
-    keys: Callable[[dict[tuple[str, int], int]], Sequence[tuple[str, int]]],
-    item_of: Callable[[str, str | None, str | None, list[str]], Item],
-) -> list[StoredItem]:
-    """The items of a store: per (item, condition), the rows in ``keys`` order and
-    ``item_of(item id, condition, group of the first row, SHA-1 of each row)``."""
+def stored_items(store: TokenStore) -> list[tuple[StoredItem, str | None]]:
+    """The items of a store with the store rows of their responses, and the group of each item's first row."""
+    benchmark = REGISTRY[store.run.benchmark]
     items = []
     for (item_id, condition), rows in stored_groups(store).items():
-        order = [rows[key] for key in keys(rows)]
+        order = [rows[key] for key in benchmark.stored_keys(rows)]
         texts = [store.responses[row].text_sha1 for row in order]
-        items.append((item_of(item_id, condition, store.responses[order[0]].group, texts), order))
+        group = store.responses[order[0]].group
+        items.append(((benchmark.stored_item(item_id, condition, group, texts), order), group))
     return items
 
 
@@ -138,117 +138,24 @@ def item_wins(item: Item, rows: Sequence[int], rewards: Sequence[float]) -> list
     return pair_wins(item, [rewards[row] for row in rows])
 
 
-# -- RM-Bench: 6 responses per document, no condition --
-
-
-def rmbench_requests(docs: Sequence[dict]) -> list[ScoringRequest]:
-    return [r for doc in docs for r in item_requests(rmbench.item(doc), RMBENCH_KEYS, doc["domain"], None)]
-
-
-def rmbench_items(store: TokenStore) -> list[StoredItem]:
-    def item_of(item_id: str, _: str | None, domain: str | None, texts: list[str]) -> Item:
-        return rmbench.item({"id": item_id, "domain": domain, "chosen": texts[: rmbench.N_STYLES], "rejected": texts[rmbench.N_STYLES :]})
-
-    return stored_items(store, lambda rows: RMBENCH_KEYS, item_of)
-
-
-def evaluate_rmbench(store: TokenStore, rewards: Sequence[float]) -> dict[str, dict[str, float]]:
-    """{domain: {easy, normal, hard, acc}, "avg": the macro averages over the domains present}."""
-    matrices: dict[str, list] = defaultdict(list)
-    for item, rows in rmbench_items(store):
-        matrices[item.group].append(rmbench.matrix(item_wins(item, rows, rewards)))
-    per_domain = {d: rmbench.matrix_metrics(matrices[d]) for d in rmbench.RMBENCH_DOMAINS if d in matrices}
-    averages = summaries.rmbench_macro_average(per_domain)
-    return {**per_domain, "avg": {name: averages[name] for name in rmbench.METRICS}}
-
-
-# -- DSP: every response of a query under each of the 4 domain RMs --
-
-
-def dsp_requests(docs: Sequence[dict], data_dir: str | os.PathLike | None = None) -> list[ScoringRequest]:
-    return [
-        r
-        for doc in docs
-        for rm in dsp.DSP_DOMAINS
-        for r in item_requests(dsp.item({**doc, "system": dsp.system_prompt(rm, data_dir)}, rm), DSP_KEYS, None, rm)
-    ]
-
-
-def dsp_items(store: TokenStore) -> list[StoredItem]:
-    def item_of(item_id: str, rm: str | None, _: str | None, texts: list[str]) -> Item:
-        return dsp.item({"id": item_id, "query": "", "responses": dict(zip(dsp.RESPONSE_KEYS, texts))}, rm)
-
-    return stored_items(store, lambda rows: DSP_KEYS, item_of)
-
-
-def evaluate_dsp(store: TokenStore, rewards: Sequence[float]) -> dict[str, Any]:
-    """The 4x4 matrix (rows = RM, columns = test domain, paper order), diagonal mean and specificity gap."""
-    per_rm: dict[str, list[dict[str, float]]] = defaultdict(list)
-    for item, rows in dsp_items(store):
-        per_rm[item.group].append(dsp.metrics(item, item_wins(item, rows, rewards)))
-    # The lm-eval tasks report the mean over documents of each per-document accuracy.
-    matrix = {
-        rm: {d: sum(m[f"acc_{d}"] for m in metrics) / len(metrics) for d in dsp.DSP_DOMAINS} for rm, metrics in per_rm.items()
-    }
-    summary = summaries.dsp_matrix_summary(matrix)
-    return {**summary, "matrix": [[summary["matrix"][rm][d] for d in summary["columns"]] for rm in summary["rms"]]}
-
-
-# -- Multifaceted-Bench: each row's answer against the other systems' answers, under the row's system --
-
-
-def multifaceted_requests(rows: Sequence[dict]) -> list[ScoringRequest]:
-    return [
-        r
-        for doc in multifaceted.row_docs(rows)
-        for r in item_requests(multifaceted.item(doc), [("response", i) for i in range(len(doc["responses"]))], doc["source"], doc["id"])
-    ]
-
-
-def multifaceted_items(store: TokenStore) -> list[StoredItem]:
-    def item_of(item_id: str, _: str | None, source: str | None, texts: list[str]) -> Item:
-        return multifaceted.item({"id": item_id, "query": "", "system": "", "source_slug": multifaceted.source_slug(source), "responses": texts})
-
-    return stored_items(store, lambda rows: sorted(rows, key=lambda key: key[1]), item_of)
-
-
-def evaluate_multifaceted(store: TokenStore, rewards: Sequence[float]) -> dict[str, Any]:
-    """{"acc": overall pair accuracy, "per_source": {source: acc}, "n_pairs", "n_unpaired_rows"}."""
-    sources = sorted({r.group for r in store.responses if r.group is not None})
-    slugs = {s: multifaceted.source_slug(s) for s in sources}
-    per_doc = [multifaceted.metrics(item, item_wins(item, rows, rewards), list(slugs.values())) for item, rows in multifaceted_items(store)]
-    return {
-        "acc": multifaceted.pair_accuracy([m["acc"] for m in per_doc]),
-        "per_source": {s: multifaceted.pair_accuracy([m[f"acc_{slug}"] for m in per_doc]) for s, slug in slugs.items()},
-        "n_pairs": sum(m["acc"][1] for m in per_doc),
-        "n_unpaired_rows": sum(m["n_unpaired_rows"] for m in per_doc),
-    }
-
-
-Evaluator = Callable[[TokenStore, Sequence[float]], dict[str, Any]]
-EVALUATORS: dict[str, Evaluator] = {"rmbench": evaluate_rmbench, "dsp": evaluate_dsp, "multifaceted": evaluate_multifaceted}
-ITEMS: dict[str, Callable[[TokenStore], list[StoredItem]]] = {"rmbench": rmbench_items, "dsp": dsp_items, "multifaceted": multifaceted_items}
-HEADLINE: dict[str, Callable[[dict[str, Any]], float]] = {
-    "rmbench": lambda result: result["avg"]["acc"],
-    "dsp": lambda result: result["diagonal_mean"],
-    "multifaceted": lambda result: result["acc"],
-}
-"""The number that picks a benchmark's best configuration: RM-Bench average accuracy, DSP diagonal mean,
-Multifaceted overall pair accuracy."""
+def evaluate(store: TokenStore, rewards: Sequence[float]) -> dict[str, Any]:
+    """The store's benchmark metrics for one configuration: what its lm-eval task would report."""
+    scored = [ScoredItem(item, item_wins(item, rows, rewards), group) for (item, rows), group in stored_items(store)]
+    return REGISTRY[store.run.benchmark].evaluate(scored)
 
 
 # -- the sweep --
 
 
 def store_pairs(store: TokenStore) -> list[tuple[int, int, bool]]:
-    """(chosen row, rejected row, identical texts) of the pairs the length-bias report reads: every pair,
-    except for DSP, where each domain RM is read on its own test domain's pairs (the diagonal)."""
-    benchmark = store.run.benchmark
+    """(chosen row, rejected row, identical texts) of the pairs the length-bias report reads
+    (``Benchmark.length_bias_pair``: every pair, except DSP's off-diagonal ones)."""
+    benchmark = REGISTRY[store.run.benchmark]
     return [
         (rows[p.chosen], rows[p.rejected], is_identical(item, p))
-        for item, rows in ITEMS[benchmark](store)
+        for (item, rows), _ in stored_items(store)
         for p in item.pairs
-        if benchmark != "dsp" or p.label == item.group
+        if benchmark.length_bias_pair(item, p)
     ]
 
 
@@ -280,9 +187,10 @@ def check_compatible(stores: Sequence[TokenStore]) -> dict[str, Any]:
 
 
 def best_label(results: dict[str, dict[str, Any]], benchmark: str, labels: Sequence[str]) -> str:
-    """The label with the highest headline number; ties go to the earlier label (the default first)."""
+    """The label with the highest headline number (``Benchmark.headline``); ties go to the earlier label
+    (the default first). The one choice of a best configuration: the leaderboard reads it from the file."""
     def value(label: str) -> float:
-        number = HEADLINE[benchmark](results[label])
+        number = REGISTRY[benchmark].headline(results[label])
         return -math.inf if math.isnan(number) else number
 
     return max(labels, key=value)
@@ -312,7 +220,7 @@ def sweep(stores: Sequence[TokenStore], configs: Sequence[RewardConfig], edges: 
         "configs": [
             {"label": label, "gamma": c.gamma, "aggregate": c.aggregate, "reward_form": c.reward_form} for label, c in zip(labels, configs)
         ],
-        **{benchmark: {} for benchmark in BENCHMARKS},
+        **{benchmark: {} for benchmark in REGISTRY},
         "length_bias": {},
         "best": {},
         "default": DEFAULT_LABEL,
@@ -322,7 +230,7 @@ def sweep(stores: Sequence[TokenStore], configs: Sequence[RewardConfig], edges: 
         bias = {}
         for label, config in zip(labels, configs):
             rewards = outcome_rewards(store, config)
-            out[benchmark][label] = EVALUATORS[benchmark](store, rewards)
+            out[benchmark][label] = evaluate(store, rewards)
             bias[label] = store_length_bias(store, rewards, edges)
         out["length_bias"][benchmark] = bias
         out["best"][benchmark] = best_label(out[benchmark], benchmark, labels)
@@ -344,35 +252,16 @@ def finite_or_none(value: Any) -> Any:
 
 
 def benchmark_columns(result: dict[str, Any], benchmark: str) -> tuple[list[str], Callable[[str], list[str]]]:
-    """Header cells and a label -> row cells function for one benchmark of a sweep result."""
+    """Header cells and a label -> row cells function for one benchmark of a sweep result: the
+    benchmark's own columns, then the Pearson r of R with length."""
     bias = result["length_bias"][benchmark]
-    if benchmark == "rmbench":
-        first = next(iter(result["rmbench"].values()))
-        domains = [d for d in rmbench.RMBENCH_DOMAINS if d in first]
-        header = [*(d.title() for d in domains), "Easy", "Normal", "Hard", "Avg", "r(R,len)"]
-
-        def cells(label: str) -> list[str]:
-            r = result["rmbench"][label]
-            return [*(percent(r[d]["acc"]) for d in domains), *(percent(r["avg"][m]) for m in ("easy", "normal", "hard", "acc"))]
-
-    elif benchmark == "dsp":
-        header = ["DSP diag", "DSP gap", "r(R,len)"]
-
-        def cells(label: str) -> list[str]:
-            return [percent(result["dsp"][label]["diagonal_mean"]), percent(result["dsp"][label]["specificity_gap"])]
-
-    else:
-        header = ["MF acc", "r(R,len)"]
-
-        def cells(label: str) -> list[str]:
-            return [percent(result["multifaceted"][label]["acc"])]
-
-    return header, lambda label: [*cells(label), number(bias[label]["corr_reward_length"], sign=True)]
+    header, cells = REGISTRY[benchmark].sweep_columns(result[benchmark])
+    return [*header, "r(R,len)"], lambda label: [*cells(label), number(bias[label]["corr_reward_length"], sign=True)]
 
 
 def config_name(result: dict[str, Any], label: str) -> str:
     """The label in backticks, marked when it is the default or a benchmark's best."""
-    marks = [f"best {b}" for b in BENCHMARKS if result["best"].get(b) == label]
+    marks = [f"best {b}" for b in REGISTRY if result["best"].get(b) == label]
     if label == result["default"]:
         marks.insert(0, "default")
     return f"`{label}`" + (f" ({', '.join(marks)})" if marks else "")
@@ -390,7 +279,7 @@ def length_bias_table(result: dict[str, Any], benchmark: str) -> str:
 
 def sweep_table(result: dict[str, Any]) -> str:
     """One row per configuration: each benchmark's accuracies (%) and the Pearson r of R with length."""
-    present = [b for b in BENCHMARKS if result.get(b)]
+    present = [b for b in REGISTRY if result.get(b)]
     columns = [benchmark_columns(result, b) for b in present]
     header = ["Config", *(h for head, _ in columns for h in head)]
     rows = [[config_name(result, c["label"]), *(cell for _, row in columns for cell in row(c["label"]))] for c in result["configs"]]

@@ -13,41 +13,14 @@ from typing import Any
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from endorm_tasks.benchmarks.dsp import DOMAIN_TITLES
-from endorm_tasks.benchmarks.rmbench import RMBENCH_DOMAINS
+from endorm_tasks.benchmarks import REGISTRY
+from endorm_tasks.benchmarks.base import Panel
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.file_names import output_file, safe_name
 from endorm_tasks.reporting.plots import PNG_METADATA
 
 FORM_COLOURS = {"soft_bellman": "tab:blue", "logprob": "tab:orange"}
 PANEL_COLUMNS = 4
-
-Panel = tuple[str, dict[str, float | None]]
-
-
-def rmbench_panels(results: dict[str, Any]) -> list[Panel]:
-    first = next(iter(results.values()))
-    domains = [d for d in RMBENCH_DOMAINS if d in first]
-    panels = [(f"RM-Bench {d}", {label: r[d]["acc"] for label, r in results.items()}) for d in domains]
-    return panels + [(f"RM-Bench avg {m}", {label: r["avg"][m] for label, r in results.items()}) for m in ("acc", "easy", "normal", "hard")]
-
-
-def dsp_panels(results: dict[str, Any]) -> list[Panel]:
-    first = next(iter(results.values()))
-    panels = [
-        (f"DSP {DOMAIN_TITLES[rm]} (diagonal)", {label: r["matrix"][i][r["columns"].index(rm)] for label, r in results.items()})
-        for i, rm in enumerate(first["rms"])
-    ]
-    return panels + [("DSP diagonal mean", {label: r["diagonal_mean"] for label, r in results.items()})]
-
-
-def multifaceted_panels(results: dict[str, Any]) -> list[Panel]:
-    first = next(iter(results.values()))
-    panels = [(f"Multifaceted {s}", {label: r["per_source"][s] for label, r in results.items()}) for s in first["per_source"]]
-    return panels + [("Multifaceted overall", {label: r["acc"] for label, r in results.items()})]
-
-
-PANELS = {"rmbench": rmbench_panels, "dsp": dsp_panels, "multifaceted": multifaceted_panels}
 
 
 def subtitle(result: dict[str, Any]) -> str:
@@ -73,9 +46,9 @@ def draw_panel(ax, panel: Panel, configs: list[dict]) -> None:
 
 def accuracy_vs_gamma(result: dict[str, Any], path: Path, source: str = "the sweep result") -> Path:
     """One panel per domain (and average) of every benchmark in ``result`` (``source`` names it in errors)."""
-    panels = [p for name, build in PANELS.items() if result.get(name) for p in build(result[name])]
+    panels = [p for name, benchmark in REGISTRY.items() if result.get(name) for p in benchmark.plot_panels(result[name])]
     if not panels:
-        raise DataError(f"{source}: holds no benchmark result (expected one of {', '.join(PANELS)})")
+        raise DataError(f"{source}: holds no benchmark result (expected one of {', '.join(REGISTRY)})")
     rows = math.ceil(len(panels) / PANEL_COLUMNS)
     columns = min(PANEL_COLUMNS, len(panels))
     fig = Figure(figsize=(3.4 * columns, 2.9 * rows + 0.6), layout="constrained")

@@ -50,7 +50,7 @@ def score(out: Path, limit: int | None, chunk: int, data_dir: str | None, domain
     from endorm_tasks.bundled import load_model_and_tokenizer
     from endorm_tasks.cli.sweep import model_name
     from endorm_tasks.reward.scorer import EndoScorer
-    from endorm_tasks.sweep.grid import rmbench_requests, score_requests
+    from endorm_tasks.sweep.grid import benchmark_requests, score_requests
     from endorm_tasks.sweep.token_store import RunMeta
 
     scorer = None
@@ -64,7 +64,7 @@ def score(out: Path, limit: int | None, chunk: int, data_dir: str | None, domain
                 model, tokenizer = load_model_and_tokenizer(MODEL)
                 scorer = EndoScorer(model, tokenizer, RewardConfig())
             part = docs[start : start + chunk]
-            metas, stats = score_requests(scorer, rmbench_requests(part))
+            metas, stats = score_requests(scorer, benchmark_requests("rmbench", part))
             source = ", ".join(dict.fromkeys(d["data_source"] for d in part))
             run = RunMeta("rmbench", model_name(MODEL), 1.0, True, "chat", source, f"{domain} documents {start}..{start + len(part) - 1}")
             save_store(path, run, metas, stats)

@@ -1,18 +1,19 @@
-"""Write the judge task grid of this folder: judge x benchmark x domain, and their groups.
+"""Write the judge task grid of this folder: judge x registered benchmark x unit, and their groups.
 
     python task_configs/judges/_generate_configs.py            # rewrite the generated YAMLs here
     python task_configs/judges/_generate_configs.py --check    # exit 1 if any differs or is missing
     python task_configs/judges/_generate_configs.py --out-dir DIR
 
 As lm-eval does for its generated families (bbh, mmlu): the shared settings are written by hand and
-every YAML that only combines them is written by this script. Hand-written here: ``HAND_WRITTEN``
-(per benchmark, its judge task class over the data and metrics of the benchmark's own shared YAML,
-which it includes; and the generated-score variant); everything else (per-judge metadata, one task
-per judge and domain or domain RM, the groups, which include the benchmark's group settings) comes
-from ``generated()``. Change the grid here, run the script, commit both; ``tests/test_judge_configs.py``
-checks that the committed files are this script's output byte for byte.
-
-The script needs only the standard library (no project import, no torch), so it runs anywhere.
+every YAML that only combines them is written by this script. The grid iterates the benchmark registry
+(``endorm_tasks.benchmarks.REGISTRY``): each benchmark's units (RM-Bench domains, DSP domain RMs, none
+for Multifaceted), the ``custom_dataset`` keyword that picks a unit, its task names, the units every
+local copy holds and its extra judge variants. Hand-written here, per benchmark: ``_<name>_judge.yaml``
+(its judge task class over the data and metrics of the benchmark's own shared YAML, which it includes)
+and one ``_<name>_<variant>.yaml`` per variant; everything else (per-judge metadata, one task per judge
+and unit, the groups, which include the benchmark's group settings) comes from ``generated()``. Change
+the grid, run the script, commit both; ``tests/test_judge_configs.py`` checks that the committed files
+are this script's output byte for byte.
 """
 
 from __future__ import annotations
@@ -21,25 +22,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from endorm_tasks.benchmarks import REGISTRY, Benchmark
+from endorm_tasks.judges.scoring import JUDGES
+
 HERE = Path(__file__).resolve().parent
 
-JUDGES: tuple[str, ...] = ("verifier", "genrm_pointwise", "genrm_pairwise")
-"""The paper's three LLM-as-a-judge baselines, in the order of its Table 1."""
-GENERATED_SCORE = "genrm_pointwise_gen"
-"""GenRM-Pointwise read from a generated integer (an option, RM-Bench only; its settings are hand-written)."""
-RMBENCH_DOMAINS: tuple[str, ...] = ("chat", "math", "code", "safety")
-RMBENCH_LOCAL_DOMAINS: tuple[str, ...] = ("chat", "code", "safety")
-"""The domains every local copy holds (``rm_bench/math_filtered.json`` is missing from ``shared/data``)."""
-DSP_RMS: tuple[str, ...] = ("academy", "business", "literature", "entertainment")
-"""DSP domain RMs, in the paper's Table 2 order (the group's member order)."""
 
-HAND_WRITTEN: tuple[str, ...] = (
-    "_rmbench_judge.yaml",
-    "_rmbench_genrm_pointwise_gen.yaml",
-    "_dsp_judge.yaml",
-    "_multifaceted_judge.yaml",
-)
-"""YAMLs of this folder that the script does not write: the shared settings the generated ones include."""
+def hand_written() -> tuple[str, ...]:
+    """YAMLs of this folder that the script does not write: the shared settings the generated ones include."""
+    return tuple(f"_{b.name}_{kind}.yaml" for b in REGISTRY.values() for kind in ("judge", *b.judge_variants))
 
 
 def lines(*parts: str) -> str:
@@ -60,93 +51,59 @@ def judge_metadata(base: str, judge: str) -> str:
     return lines(f"include: {base}", "metadata:", "  version: 1.0", f"  judge: {judge}")
 
 
-def rmbench_files() -> dict[str, str]:
-    files = {f"_rmbench_{judge}.yaml": judge_metadata("_rmbench_judge.yaml", judge) for judge in JUDGES}
-    for method in (*JUDGES, GENERATED_SCORE):
-        for domain in RMBENCH_DOMAINS:
-            task = f"rmbench_{method}_{domain}"
-            files[f"{task}.yaml"] = member_task(f"_rmbench_{method}.yaml", task, "domain", domain)
-        files[f"rmbench_{method}.yaml"] = lines(
-            "# The domains every local copy holds (math_filtered.json is not in ../shared/data), as `rmbench`.",
-            "include: ../rmbench/_rmbench_group.yaml",
-            f"group: rmbench_{method}",
-            f"group_alias: rmbench_{method} ({', '.join(RMBENCH_LOCAL_DOMAINS)})",
-            *task_list([f"rmbench_{method}_{d}" for d in RMBENCH_LOCAL_DOMAINS]),
-        )
-    for judge in JUDGES:
-        files[f"rmbench_{judge}_full.yaml"] = lines(
-            "# All four domains, as `rmbench_full`. Needs rm_bench/math_filtered.json or the hub.",
-            "include: ../rmbench/_rmbench_group.yaml",
-            f"group: rmbench_{judge}_full",
-            f"group_alias: rmbench_{judge}_full ({', '.join(RMBENCH_DOMAINS)})",
-            *task_list([f"rmbench_{judge}_{d}" for d in RMBENCH_DOMAINS]),
-        )
-    files["rmbench_judges.yaml"] = lines(
-        "# The three judge baselines on RM-Bench (chat, code, safety); each judge group reports its own",
-        "# macro averages, and this group only collects them.",
-        "group: rmbench_judges",
-        *task_list([f"rmbench_{judge}" for judge in JUDGES]),
-        "metadata:",
-        "  version: 1.0",
+def judges_group(name: str, members: list[str], comment: str) -> str:
+    return lines(comment, f"group: {name}", *task_list(members), "metadata:", "  version: 1.0")
+
+
+def unit_group(b: Benchmark, method: str, units: tuple[str, ...], suffix: str = "") -> str:
+    """The group of one method over ``units``, with the benchmark's own group settings (its macro averages)."""
+    alias = [f"group_alias: {b.name}_{method}{suffix} ({', '.join(units)})"] if units != b.units or suffix else []
+    return lines(
+        f"# {method} on {', '.join(units)}, as the group `{b.name}{suffix}`.",
+        f"include: ../{b.name}/_{b.name}_group.yaml",
+        f"group: {b.name}_{method}{suffix}",
+        *alias,
+        *task_list([b.task(method, u) for u in units]),
     )
-    files["rmbench_judges_full.yaml"] = lines(
-        "# The three judge baselines on all four RM-Bench domains.",
-        "group: rmbench_judges_full",
-        *task_list([f"rmbench_{judge}_full" for judge in JUDGES]),
-        "metadata:",
-        "  version: 1.0",
-    )
+
+
+def unit_files(b: Benchmark) -> dict[str, str]:
+    """A benchmark split into units: per judge its metadata file, one task per (method, unit), one group
+    per method over the units every local copy holds, and ``_full`` groups when those are not all."""
+    files = {f"_{b.name}_{judge}.yaml": judge_metadata(f"_{b.name}_judge.yaml", judge) for judge in JUDGES}
+    partial = b.local_units != b.units
+    for method in (*JUDGES, *b.judge_variants):
+        for unit in b.units:
+            files[f"{b.task(method, unit)}.yaml"] = member_task(f"_{b.name}_{method}.yaml", b.task(method, unit), b.unit_key, unit)
+        files[f"{b.name}_{method}.yaml"] = unit_group(b, method, b.local_units)
+    files[f"{b.name}_judges.yaml"] = judges_group(
+        f"{b.name}_judges", [f"{b.name}_{judge}" for judge in JUDGES],
+        f"# The judge baselines on {b.name} ({', '.join(b.local_units)}); each judge group reports its own summaries.")
+    if partial:
+        for judge in JUDGES:
+            files[f"{b.name}_{judge}_full.yaml"] = unit_group(b, judge, b.units, "_full")
+        files[f"{b.name}_judges_full.yaml"] = judges_group(
+            f"{b.name}_judges_full", [f"{b.name}_{judge}_full" for judge in JUDGES],
+            f"# The judge baselines on every unit of {b.name} ({', '.join(b.units)}).")
     return files
 
 
-def dsp_files() -> dict[str, str]:
-    files = {}
-    for judge in JUDGES:
-        files[f"_dsp_{judge}.yaml"] = judge_metadata("_dsp_judge.yaml", judge)
-        for rm in DSP_RMS:
-            task = f"dsp_{judge}_rm-{rm}"
-            files[f"{task}.yaml"] = member_task(f"_dsp_{judge}.yaml", task, "rm", rm)
-        files[f"dsp_{judge}.yaml"] = lines(
-            "# The 4x4 matrix of this judge (rows = domain RM, columns = test domain), as the group `dsp`.",
-            "include: ../dsp/_dsp_group.yaml",
-            f"group: dsp_{judge}",
-            *task_list([f"dsp_{judge}_rm-{rm}" for rm in DSP_RMS]),
-        )
-    files["dsp_judges.yaml"] = lines(
-        "# The three judge baselines as DSP domain RMs; each judge group reports its own summaries.",
-        "group: dsp_judges",
-        *task_list([f"dsp_{judge}" for judge in JUDGES]),
-        "metadata:",
-        "  version: 1.0",
-    )
-    return files
-
-
-def multifaceted_files() -> dict[str, str]:
+def single_files(b: Benchmark) -> dict[str, str]:
+    """A benchmark of one task per method: one task per judge and the group of them."""
     files = {
-        f"multifaceted_{judge}.yaml": lines(
-            "include: _multifaceted_judge.yaml",
-            f"task: multifaceted_{judge}",
-            "metadata:",
-            "  version: 1.0",
-            f"  judge: {judge}",
-        )
+        f"{b.task(judge)}.yaml": lines(f"include: _{b.name}_judge.yaml", f"task: {b.task(judge)}", "metadata:",
+                                       "  version: 1.0", f"  judge: {judge}")
         for judge in JUDGES
     }
-    files["multifaceted_judges.yaml"] = lines(
-        "# The three judge baselines on Multifaceted-Bench.",
-        "group: multifaceted_judges",
-        *task_list([f"multifaceted_{judge}" for judge in JUDGES]),
-        "metadata:",
-        "  version: 1.0",
-    )
+    files[f"{b.name}_judges.yaml"] = judges_group(f"{b.name}_judges", [b.task(judge) for judge in JUDGES],
+                                                  f"# The judge baselines on {b.name}.")
     return files
 
 
 def generated() -> dict[str, str]:
     """File name -> exact text of every YAML this script owns, sorted by name."""
-    files = {**rmbench_files(), **dsp_files(), **multifaceted_files()}
-    clash = set(files) & set(HAND_WRITTEN)
+    files = {name: text for b in REGISTRY.values() for name, text in (unit_files(b) if b.units else single_files(b)).items()}
+    clash = set(files) & set(hand_written())
     if clash:
         raise AssertionError(f"generated and hand-written at once: {sorted(clash)}")
     return dict(sorted(files.items()))
@@ -154,7 +111,7 @@ def generated() -> dict[str, str]:
 
 def stale(directory: Path) -> list[str]:
     """YAMLs in ``directory`` that are neither generated nor hand-written (left over from an old grid)."""
-    known = set(generated()) | set(HAND_WRITTEN)
+    known = set(generated()) | set(hand_written())
     return sorted(p.name for p in directory.glob("*.yaml") if p.name not in known)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from endorm_tasks.harness.task_base import EndoTask, MetricSpec, counts, total
 from endorm_tasks.mathbench.answers import FLEXIBLE_EXTRACT, STRICT_MATCH
 from endorm_tasks.mathbench.arithmetic import metadata_int
-from endorm_tasks.mathbench.problems import answers_metrics, extracted_answers
+from endorm_tasks.mathbench.problems import TASK_METADATA_KEYS, answers_metrics, extracted_answers
 from endorm_tasks.prompts.formatting import plain_template_context
 
 __all__ = ["MathTask", "flexible_extract", "strict_match"]
@@ -37,7 +37,7 @@ class MathTask(EndoTask):
     """Generation task whose avg@k tasks take ``k`` from the metadata, with a plain-text prompt when no
     chat template is applied."""
 
-    METADATA_KEYS = ("k",)
+    METADATA_KEYS = TASK_METADATA_KEYS
     # acc = avg@k (k = repeats) or pass@1 (repeats 1): the mean over problems of each problem's mean over
     # its samples, so lm-eval's stderr of `mean` is the standard error over problems.
     METRIC_LIST = (MetricSpec("acc"), *counts("n_timeouts"), MetricSpec("n_samples", total, higher_is_better=True))

@@ -35,7 +35,7 @@ def check_fits(model: object, texts: Sequence[str], reserve: int, where: str) ->
 class JudgeTask(PreferenceTask):
     """A judge over the items of one benchmark (``benchmark``), the judge named by the YAML."""
 
-    METADATA_KEYS = ("judge", "judge_format")
+    METADATA_KEYS = judges.TASK_METADATA_KEYS
 
     def __init__(self, config: dict | None = None) -> None:
         super().__init__(config)
