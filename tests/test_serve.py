@@ -113,13 +113,13 @@ def open_server(smollm2_path, tmp_path_factory):
         running.process.wait()
 
 
-def score_rows_in_process(rows: list[dict], tmp_path: Path, smollm2_path) -> list[dict]:
+def score_rows_in_process(rows: list[dict], tmp_path: Path, smollm2_path, *flags: str) -> list[dict]:
     """endorm-score's output rows for ``rows`` (the reference the server must equal)."""
     from endorm_tasks.cli.score import main
 
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    main([str(source), "-o", str(out), "--model", str(smollm2_path), "--per_token"])
+    main([str(source), "-o", str(out), "--model", str(smollm2_path), "--per_token", *flags])
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
@@ -157,6 +157,53 @@ def test_score_rows_equal_endorm_score(server, tmp_path, smollm2_path):
     for t in threads:
         t.join()
     assert all(near(results[i], expected[i]) for i in range(len(ROWS)))
+
+
+SENTENCE_ROWS = [
+    {"prompt": QUESTION, "response": "Paris is the capital. It is on the Seine!\n\n- one\n- two", "id": "s1"},
+    {"prompt": "Name a prime number.", "response": "7", "id": "s2"},
+    {"prompt": "Say nothing.", "response": "", "id": "s3"},
+]
+
+
+def same_sentences(got: dict, want: dict) -> bool:
+    """The same units (text, character and token spans) with R_k equal to float32 rounding."""
+    strip = [{k: v for k, v in unit.items() if k != "reward"} for unit in got["sentences"]]
+    return strip == [{k: v for k, v in unit.items() if k != "reward"} for unit in want["sentences"]] and all(
+        abs(a["reward"] - b["reward"]) <= 1e-5 * max(1.0, sum(map(abs, want["token_rewards"])))
+        for a, b in zip(got["sentences"], want["sentences"], strict=True))
+
+
+def test_per_sentence_equals_endorm_score(server, tmp_path, smollm2_path):
+    expected = score_rows_in_process(SENTENCE_ROWS, tmp_path, smollm2_path, "--per_sentence")
+    got = server.client.score(SENTENCE_ROWS, per_token=True, per_sentence=True)
+    assert [len(row["sentences"]) for row in got] == [len(row["sentences"]) for row in expected]
+    assert len(got[0]["sentences"]) >= 3
+    assert all(same_sentences(g, w) for g, w in zip(got, expected, strict=True))
+
+
+@pytest.fixture(scope="module")
+def sentence_server(smollm2_path, tmp_path_factory):
+    """A server whose reward is the lowest sentence reward (docs/definitions.md#sentence-reward)."""
+    running = launch(tmp_path_factory.mktemp("serve") / "stderr.txt", smollm2_path, "--token", TOKEN,
+                     "--aggregate", "sentence_min")
+    yield running
+    running.process.kill()
+    running.process.wait()
+
+
+def test_sentence_aggregate_is_served_as_endorm_score_computes_it(sentence_server, tmp_path, smollm2_path):
+    expected = score_rows_in_process(SENTENCE_ROWS, tmp_path, smollm2_path, "--per_sentence", "--aggregate", "sentence_min")
+    got = sentence_server.client.score(SENTENCE_ROWS, per_token=True, per_sentence=True)
+    for row, want in zip(got, expected, strict=True):
+        assert row["config"]["aggregate"] == "sentence_min" == want["config"]["aggregate"]
+        assert near(row["reward"], want) and same_sentences(row, want)
+        assert row["reward"] == min(unit["reward"] for unit in row["sentences"])
+    # A response cut by the length limit keeps its own units (no end-of-turn token) and bootstraps the
+    # value after them.
+    cut = sentence_server.client.score([{**SENTENCE_ROWS[0], "ending": "cut"}], per_token=True, per_sentence=True)[0]
+    assert cut["complete"] is False and cut["sentences"][-1]["tokens"][1] == cut["n_tokens"] == got[0]["n_tokens"] - 1
+    assert cut["reward"] == min(unit["reward"] for unit in cut["sentences"])
 
 
 def test_info_names_model_settings_and_limits(server, smollm2_path):
@@ -359,8 +406,6 @@ HOSTILE = [
     ("unknown field in a row", json.dumps({"rows": [{"prompt": "a", "response": "b", "respons": "c"}]}).encode(), 422, "respons"),
     ("unknown top-level field", json.dumps({"rows": [{"prompt": "a", "response": "b"}], "gama": 1}).encode(), 422, "gama"),
     ("no rows", json.dumps({"rows": []}).encode(), 422, "rows"),
-    ("per_sentence", json.dumps({"rows": [{"prompt": "a", "response": "b"}], "per_sentence": True}).encode(), 422,
-     "per_sentence is not available yet"),
     ("other reward settings", json.dumps({"rows": [{"prompt": "a", "response": "b"}], "config": {"gamma": 0.9, "alpha": 1.0}}).encode(),
      409, "this server scores with gamma=1.0, the request asks gamma=0.9"),
     ("unknown setting", json.dumps({"rows": [{"prompt": "a", "response": "b"}], "config": {"gama": 0.9}}).encode(), 422,
@@ -393,8 +438,7 @@ def test_bearer_token(server):
 @pytest.mark.parametrize("flags,message", [
     (["--host", "127.0.0.2"], "--host 127.0.0.2 is reachable from other machines: set $ENDORM_SERVE_TOKEN (or --token) "
                               "so that clients must send it as a bearer token"),
-    (["--aggregate", "sentence_min"], "--aggregate sentence_min: sentence aggregates are not served yet; give --aggregate sum or mean"),
-], ids=["non-loopback host without a token", "sentence aggregate"])
+], ids=["non-loopback host without a token"])
 def test_refused_at_start(flags, message):
     run = subprocess.run([sys.executable, "-m", "endorm_tasks.serve.cli", "--port", "0", *flags], capture_output=True,
                          text=True, env={k: v for k, v in os.environ.items() if k != "ENDORM_SERVE_TOKEN"})

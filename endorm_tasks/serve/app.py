@@ -26,8 +26,9 @@ from fastapi.responses import JSONResponse, Response
 
 from endorm_tasks.cli.score import Scoring, output_row, row_context
 from endorm_tasks.prompts.formatting import FormatError, encode_text
-from endorm_tasks.reward.config import SweepSettings
+from endorm_tasks.reward.config import SENTENCE_AGGREGATES, SweepSettings
 from endorm_tasks.reward.scorer import ScoredResponse, ScoringError
+from endorm_tasks.reward.segmentation import Unit, unit_starts, units_of
 from endorm_tasks.serve.batching import Batcher, QueueFull
 from endorm_tasks.serve.protocol import ENDINGS, RewardRequest, Row, ScoreRequest, openrlhf_rows, split_ending
 
@@ -70,6 +71,8 @@ class Prepared:
     complete: bool
     echo: dict[str, Any]
     name: str
+    units: list[Unit] | None = None
+    """Its sentence units, found for a sentence aggregate or a ``per_sentence`` request."""
 
 
 class RewardService:
@@ -85,6 +88,7 @@ class RewardService:
         end_of_turn = self.tokenizer.convert_ids_to_tokens(self.scorer.end_of_turn)
         self.stop_strings = tuple(dict.fromkeys(s for s in (end_of_turn, self.tokenizer.eos_token) if s))
         self.stop_ids = sorted({self.scorer.end_of_turn, self.tokenizer.eos_token_id} - {None})
+        self.sentence_aggregate = self.scorer.config.aggregate in SENTENCE_AGGREGATES
 
     def info(self) -> dict[str, Any]:
         return {
@@ -114,14 +118,15 @@ class RewardService:
             raise RequestError(409, f"config: this server scores with {served}, the request asks {wanted}; "
                                     f"start another endorm-serve with {flags}")
 
-    def prepare(self, rows: list[Row], field: str = "rows") -> list[Prepared]:
-        """Context and scored ids of every row, its ending read; a row that cannot be scored is named as
-        ``field[index]`` (``rows`` of /score, ``query`` of /get_reward)."""
+    def prepare(self, rows: list[Row], field: str = "rows", units: bool = False) -> list[Prepared]:
+        """Context and scored ids of every row, its ending read, and its sentence units with ``units`` or
+        a sentence aggregate; a row that cannot be scored is named as ``field[index]`` (``rows`` of
+        /score, ``query`` of /get_reward)."""
         prepared, total = [], 0
         for index, row in enumerate(rows):
             name = f"{field}[{index}]"
             try:
-                item = self.prepare_row(row, name)
+                item = self.prepare_row(row, name, units or self.sentence_aggregate)
             except (FormatError, ScoringError, ValueError, UnicodeError) as err:
                 raise RequestError(422, f"{name}: {err}") from err
             size = len(item.context) + len(item.scored)
@@ -136,7 +141,7 @@ class RewardService:
             prepared.append(item)
         return prepared
 
-    def prepare_row(self, row: Row, name: str) -> Prepared:
+    def prepare_row(self, row: Row, name: str, with_units: bool = False) -> Prepared:
         if row.context is not None:
             context = row.context  # formatted by the engine's chat template: its special tokens are the template's
         else:
@@ -153,15 +158,21 @@ class RewardService:
             if not scored:
                 raise ScoringError("nothing to score: an empty response cut by the length limit")
         echo = {} if row.id is None else {"id": row.id}
-        return Prepared(self.scorer.encode_context(context), scored, sweep, complete, echo, name)
+        # The end-of-turn token a complete response gets is not text: it joins the last unit, as in the scorer.
+        trailing = int(complete and self.scorer.config.append_eos)
+        units = units_of(self.tokenizer, body, scored, trailing) if with_units else None
+        return Prepared(self.scorer.encode_context(context), scored, sweep, complete, echo, name, units)
 
     def score(self, items: list[Prepared]) -> list[ScoredResponse]:
         """Rewards of prepared items in one scorer call (completions of one context share its forward pass)."""
         stats = self.scorer.token_stats([(item.context, item.scored) for item in items], names=[i.name for i in items])
-        return [self.scorer.reward(s, item.sweep) for s, item in zip(stats, items)]
+        for s, item in zip(stats, items):
+            if item.units is not None:
+                s.unit_starts = unit_starts(item.units)
+        return [replace(self.scorer.reward(s, item.sweep), units=item.units) for s, item in zip(stats, items)]
 
-    def reply_row(self, item: Prepared, scored: ScoredResponse, per_token: bool) -> dict[str, Any]:
-        row = output_row(item.echo, scored, self.tokenizer, per_token, item.name, self.scoring.record)
+    def reply_row(self, item: Prepared, scored: ScoredResponse, per_token: bool, per_sentence: bool = False) -> dict[str, Any]:
+        row = output_row(item.echo, scored, self.tokenizer, per_token, item.name, self.scoring.record, per_sentence)
         return {**row, "complete": item.complete}
 
 
@@ -278,9 +289,10 @@ def build_app(service: RewardService, token: str | None = None) -> Any:
     async def refused(_: Request, err: RequestError) -> JSONResponse:
         return error_response(err.status, err.detail, err.headers)
 
-    async def rewards(request: Request, rows: list[Row], field: str) -> list[tuple[Prepared, ScoredResponse]] | None:
+    async def rewards(request: Request, rows: list[Row], field: str,
+                      units: bool = False) -> list[tuple[Prepared, ScoredResponse]] | None:
         """Prepare and score rows; None when the client disconnected first (its queued work is dropped)."""
-        items = await asyncio.get_running_loop().run_in_executor(preparing, service.prepare, rows, field)
+        items = await asyncio.get_running_loop().run_in_executor(preparing, service.prepare, rows, field, units)
         job = asyncio.ensure_future(batcher.submit(items, sum(len(i.context) + len(i.scored) for i in items)))
         gone = asyncio.ensure_future(disconnected(request))
         await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -305,16 +317,14 @@ def build_app(service: RewardService, token: str | None = None) -> Any:
 
     @app.post("/score")
     async def score(request: Request, body: ScoreRequest) -> Any:
-        if body.per_sentence:
-            raise RequestError(422, "per_sentence is not available yet; ask for per_token")
         service.check_config(body.config)
         if len(body.rows) > limits.max_queue:
             raise RequestError(413, f"rows: {len(body.rows)} rows; this server queues at most {limits.max_queue}; split them")
-        scored = await rewards(request, body.rows, "rows")
+        scored = await rewards(request, body.rows, "rows", body.per_sentence)
         if scored is None:
             return Response(status_code=499)
         try:
-            return {"rows": [service.reply_row(item, result, body.per_token) for item, result in scored]}
+            return {"rows": [service.reply_row(item, result, body.per_token, body.per_sentence) for item, result in scored]}
         except ScoringError as err:  # a reward that is not finite is never sent
             raise RequestError(422, str(err)) from err
 

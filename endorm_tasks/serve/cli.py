@@ -22,7 +22,6 @@ from pathlib import Path
 from endorm_tasks.cli.errors import UsageError, run_cli
 from endorm_tasks.prompts.formatting import PROMPT_FORMATS
 from endorm_tasks.reward.config import (
-    SENTENCE_AGGREGATES,
     RewardConfig,
     StatsSettings,
     SweepSettings,
@@ -110,9 +109,6 @@ def serve(args: argparse.Namespace) -> None:
     if args.max_wait_ms < 0:
         raise UsageError(f"--max_wait_ms must be >= 0, got {args.max_wait_ms}")
     config = RewardConfig(sweep=from_arguments(args, SweepSettings), stats=from_arguments(args, StatsSettings))
-    if config.aggregate in SENTENCE_AGGREGATES:  # they need each response's sentence units, not found here yet
-        raise UsageError(f"--aggregate {config.aggregate}: sentence aggregates are not served yet; "
-                         f"give --aggregate sum or mean")
     limits = Limits(max_body_bytes=args.max_body_bytes, max_tokens=args.max_tokens,
                     max_request_tokens=args.max_request_tokens, max_queue=args.max_queue,
                     batch_tokens=args.batch_tokens, max_wait_ms=args.max_wait_ms, batching=args.batching,

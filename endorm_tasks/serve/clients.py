@@ -71,9 +71,9 @@ class ServeClient:
             self._info = self.request("/info")
         return self._info
 
-    def score(self, rows: Sequence[dict[str, Any]], per_token: bool = False) -> list[dict[str, Any]]:
+    def score(self, rows: Sequence[dict[str, Any]], per_token: bool = False, per_sentence: bool = False) -> list[dict[str, Any]]:
         """One reward row per row (``reward``, ``n_tokens``, ``config``, ...), in order."""
-        return self.request("/score", {"rows": list(rows), "per_token": per_token})["rows"]
+        return self.request("/score", {"rows": list(rows), "per_token": per_token, "per_sentence": per_sentence})["rows"]
 
     def get_reward(self, queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any] | None = None) -> dict[str, Any]:
         """OpenRLHF's request and reply: ``{"rewards", "scores", "extra_logs"}``."""

@@ -66,7 +66,7 @@ class ScoreRequest(Strict):
     per_token: bool = False
     """Add each row's tokens and token rewards r_t, as ``endorm-score --per_token`` writes them."""
     per_sentence: bool = False
-    """Not available yet: a request asking for it is refused (422)."""
+    """Add each row's sentence units (text, character and token spans, R_k), as ``endorm-score --per_sentence``."""
     config: dict[str, Any] | None = None
     """Reward settings the client expects; any that differs from the server's is refused (409)."""
 
