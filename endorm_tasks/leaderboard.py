@@ -1,8 +1,10 @@
-"""Leaderboard tables from lm-eval runs (RM-Bench Table 1, DSP matrix, Multifaceted, math Table 3, easy math) as Markdown and HTML.
+"""The leaderboard from lm-eval runs, as Markdown and HTML: every registered benchmark's section
+(``Benchmark.report_section``: RM-Bench Table 1, the DSP matrix, Multifaceted), then math (Table 3),
+easy math, the RL checkpoints, the sweep's best configuration and the sources of every row.
 
-Every aggregate is recomputed here from per-task metrics as a macro average over the domains a run
-has, never read from lm-eval group rows (whose weighting differs). Output is deterministic: sorted
-rows, fixed float formatting, and no timestamp other than the dates read from the results files.
+Every aggregate is recomputed from per-task metrics as a macro average over the domains a run has,
+never read from lm-eval group rows (whose weighting differs). Output is deterministic: sorted rows,
+fixed float formatting, and no timestamp other than the dates read from the results files.
 """
 
 from __future__ import annotations
