@@ -15,7 +15,8 @@ from endorm_tasks.data_sources import DataError
 from endorm_tasks.leaderboard import build_report
 from endorm_tasks.rendering import to_markdown
 from endorm_tasks.reporting.results import run_from_dict
-from endorm_tasks.sweep.grid import benchmark_requests, markdown_report, reward_grid, sweep
+from endorm_tasks.sweep.grid import benchmark_requests, finite_or_none, markdown_report, reward_grid, sweep
+from endorm_tasks.sweep.plots import plot_sweep
 from tests.fixtures.toy_benchmark import DOCS, register_toy, unregister_toy
 from tests.test_sweep import fake_store
 
@@ -46,6 +47,7 @@ def test_task_names_match_the_committed_task_folders():
             assert set(benchmark.tasks(method)) <= defined, (benchmark.name, method)
     assert get("dsp").tasks("verifier")[0] == "dsp_verifier_rm-academy"
     assert get("multifaceted").tasks("") == ["multifaceted"]
+    assert get("multifaceted").tasks("verifier") == ["multifaceted_verifier"]
 
 
 def test_a_registered_benchmark_reaches_the_sweep_its_command_and_the_leaderboard(toy, tmp_path):
@@ -61,6 +63,8 @@ def test_a_registered_benchmark_reaches_the_sweep_its_command_and_the_leaderboar
     assert result["toypairs"][label] == {"acc": pytest.approx(1 / 3)}
     assert result["best"]["toypairs"] == label
     assert "| Toy acc | r(R,len) |" in markdown_report(result).splitlines()[0].replace("Config | ", "")
+    figures = [path.name for path in plot_sweep(finite_or_none(result), tmp_path / "figures")]
+    assert figures == ["accuracy_vs_gamma.png", "length_bias_toypairs.png"]
 
     run = run_from_dict({"results": {"toypairs": {"acc,none": 0.75, "acc_stderr,none": 0.1}},
                          "config": {"model": "endorm", "model_args": {"pretrained": "bundled"}}}, "toy.json")

@@ -109,6 +109,8 @@ class SweepDocs:
     extra: dict = field(default_factory=dict)
     subset_unit: str = "documents"
     """What ``--limit`` counts ("documents per domain", "queries", "prompts")."""
+    skipped: list[str] = field(default_factory=list)
+    """What was left out and why, for the command to say (e.g. a domain whose data file is missing)."""
 
     def data_source(self) -> str:
         return ", ".join(dict.fromkeys(d["data_source"] for d in self.docs))
@@ -135,6 +137,9 @@ class Benchmark:
     """The ``custom_dataset`` keyword that picks a unit (``domain``, ``rm``)."""
     metric_list: ClassVar[tuple[MetricSpec, ...]] = ()
     """Its lm-eval metrics, shared by its EndoRM and judge tasks."""
+    custom_dataset: ClassVar[Callable | None] = None
+    """Its lm-eval loader (the module's ``custom_dataset``, a staticmethod); its keyword-only parameters
+    are the ``--metadata`` keys it reads (docs/definitions.md#task-metadata)."""
     judge_variants: ClassVar[tuple[str, ...]] = ()
     """Judge methods beyond the paper's three, with hand-written settings (``task_configs/judges``)."""
 
@@ -146,9 +151,9 @@ class Benchmark:
     # -- task names --
 
     def task(self, method: str, unit: str | None = None) -> str:
-        """The lm-eval task of ``method`` (``""`` = EndoRM, a judge or ``template`` infix) on ``unit``."""
-        infix = f"{method}_" if method else ""
-        return f"{self.name}_{infix}{unit}"
+        """The lm-eval task of ``method`` (``""`` = EndoRM, a judge or ``template`` infix) on ``unit``:
+        ``<name>[_<method>][_<unit>]``."""
+        return "_".join(part for part in (self.name, method, unit) if part)
 
     def tasks(self, method: str) -> list[str]:
         return [self.task(method, unit) for unit in self.units] if self.units else [self.task(method)]

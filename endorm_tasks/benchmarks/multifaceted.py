@@ -225,9 +225,6 @@ class Multifaceted(Benchmark):
     by their pairs (docs/definitions.md#multifaceted). The task adds one ``acc_<source>`` per source found."""
     custom_dataset = staticmethod(custom_dataset)
 
-    def task(self, method: str, unit: str | None = None) -> str:
-        return f"multifaceted_{method}" if method else "multifaceted"
-
     def sweep_docs(self, source: SweepSource) -> SweepDocs:
         rows = load_multifaceted(source.path, source.data_dir)
         prompts = list(dict.fromkeys(r["prompt"] for r in rows))[: source.limit]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -333,18 +332,18 @@ class RMBench(Benchmark):
 
     def sweep_docs(self, source: SweepSource) -> SweepDocs:
         """The first ``limit`` documents of each domain; without explicit units a missing math file is skipped."""
-        docs, used = [], []
+        docs, used, skipped = [], [], []
         for domain in source.units or RMBENCH_DOMAINS:
             try:
                 found = load_rmbench(domain, source.data_dir)
             except DataError as err:
                 if source.units or domain != "math":
                     raise
-                print(f"endorm-sweep: skipping RM-Bench math ({err})", file=sys.stderr)
+                skipped.append(f"skipping RM-Bench math ({err})")
                 continue
             docs += found[: source.limit]
             used.append(domain)
-        return SweepDocs(docs, {"domains": used}, "documents per domain")
+        return SweepDocs(docs, {"domains": used}, "documents per domain", skipped)
 
     def layout(self, docs: Sequence[dict], data_dir: str | os.PathLike | None = None) -> list[StoredLayout]:
         return [StoredLayout(item(doc), STORE_KEYS, doc["domain"], None) for doc in docs]

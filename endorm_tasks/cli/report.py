@@ -15,9 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from endorm_tasks.benchmarks import REGISTRY
 from endorm_tasks.cli.errors import UsageError, run_cli
 from endorm_tasks.data_sources import read_json
-from endorm_tasks.benchmarks import REGISTRY
 from endorm_tasks.leaderboard import build_report
 from endorm_tasks.rendering import to_html, to_markdown
 from endorm_tasks.reporting.results import Run, load_runs

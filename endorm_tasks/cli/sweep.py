@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from endorm_tasks.benchmarks import REGISTRY
 from endorm_tasks.cli.errors import run_cli
 from endorm_tasks.data_sources import DataError
 from endorm_tasks.prompts.formatting import PROMPT_FORMATS
@@ -32,7 +34,6 @@ from endorm_tasks.reward.config import (
     add_arguments,
     from_arguments,
 )
-from endorm_tasks.benchmarks import REGISTRY
 from endorm_tasks.sweep.grid import DEFAULT_AGGREGATES, DEFAULT_FORMS, DEFAULT_GAMMAS, ScoringRequest
 from endorm_tasks.sweep.length_bias import DEFAULT_EDGES
 
@@ -99,6 +100,8 @@ def requests_for(args) -> tuple[list[ScoringRequest], str, dict, str]:
 
     benchmark = get(args.benchmark)
     found = benchmark.sweep_docs(SweepSource(args.data_dir, args.limit, args.domains, args.multifaceted_path))
+    for note in found.skipped:
+        print(f"endorm-sweep: {note}", file=sys.stderr)
     subset = "all items" if args.limit is None else f"first {args.limit} {found.subset_unit}"
     return benchmark_requests(benchmark, found.docs, args.data_dir), found.data_source(), found.extra, subset
 

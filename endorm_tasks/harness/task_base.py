@@ -48,7 +48,8 @@ def project_keys() -> frozenset[str]:
     from endorm_tasks.judges import scoring
     from endorm_tasks.mathbench import arithmetic, problems
 
-    loaders = (*(b.custom_dataset for b in REGISTRY.values()), problems.custom_dataset, arithmetic.custom_dataset)
+    loaders = (*(b.custom_dataset for b in REGISTRY.values() if b.custom_dataset), problems.custom_dataset,
+               arithmetic.custom_dataset)
     read_by_loaders = (key for loader in loaders for key in dataset_keys(loader))
     return frozenset((*problems.TASK_METADATA_KEYS, *scoring.TASK_METADATA_KEYS, *read_by_loaders))
 

@@ -21,8 +21,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from lm_eval.utils import simple_parse_args_string
-
 from endorm_tasks.bundled import BUNDLED_NAME
 from endorm_tasks.data_sources import DataError, decode_utf8
 from endorm_tasks.reward.config import REWARD_KEYS
@@ -228,6 +226,8 @@ def parse_model_args(model_args: Any, where: str = "config.model_args") -> dict[
     if isinstance(model_args, dict):
         return dict(model_args)
     if isinstance(model_args, str):
+        from lm_eval.utils import simple_parse_args_string  # lm-eval only when a file holds model_args as a string
+
         return simple_parse_args_string(model_args)
     raise DataError(f"{where}: expected an object or a 'key=value,...' string, got {shown(model_args)}")
 

@@ -32,8 +32,9 @@ ENDORM_METHODS = ("", "template")
 
 
 class TaskNames(Protocol):
-    """What a row needs of its benchmark (``benchmarks.base.Benchmark``): its units and task names."""
+    """What a row needs of its benchmark (``benchmarks.base.Benchmark``): its name, units and task names."""
 
+    name: str
     units: tuple[str, ...]
 
     def tasks(self, method: str) -> list[str]: ...
@@ -101,8 +102,9 @@ class MethodRow:
 
     @property
     def tasks(self) -> dict[str, str]:
-        """Unit -> task, for the units the run has."""
-        return {u: t for u, t in zip(self.benchmark.units, self.benchmark.tasks(self.method)) if t in self.run.metrics}
+        """Unit -> task, for the units the run has (a benchmark of one task is its own unit)."""
+        units = self.benchmark.units or (self.benchmark.name,)
+        return {u: t for u, t in zip(units, self.benchmark.tasks(self.method)) if t in self.run.metrics}
 
     @property
     def items(self) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:

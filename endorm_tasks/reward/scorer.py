@@ -244,9 +244,11 @@ class EndoScorer:
             s.unit_starts = unit_starts(response_units)
         return [replace(self.reward(s), units=response_units) for s, response_units in zip(stats, found)]
 
-    def units(self, response: str, scored_ids: Sequence[int]) -> list[Unit]:
-        """The sentence units of a response and their spans in its scored ids (``encode_response``'s)."""
-        return units_of(self.tokenizer, response, scored_ids, trailing=int(self.config.append_eos))
+    def units(self, response: str, scored_ids: Sequence[int], trailing: int | None = None) -> list[Unit]:
+        """The sentence units of a response and their spans in its scored ids; ``trailing`` ids after the
+        text (default: the end-of-turn token ``encode_response`` appends, when it does) join the last unit."""
+        trailing = int(self.config.append_eos) if trailing is None else trailing
+        return units_of(self.tokenizer, response, scored_ids, trailing=trailing)
 
     def score_ids(
         self,

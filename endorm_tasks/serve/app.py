@@ -28,7 +28,7 @@ from endorm_tasks.cli.score import Scoring, output_row, row_context
 from endorm_tasks.prompts.formatting import FormatError, encode_text
 from endorm_tasks.reward.config import SENTENCE_AGGREGATES, SweepSettings
 from endorm_tasks.reward.scorer import ScoredResponse, ScoringError
-from endorm_tasks.reward.segmentation import Unit, unit_starts, units_of
+from endorm_tasks.reward.segmentation import Unit, unit_starts
 from endorm_tasks.serve.batching import Batcher, QueueFull
 from endorm_tasks.serve.protocol import ENDINGS, RewardRequest, Row, ScoreRequest, openrlhf_rows, split_ending
 
@@ -158,9 +158,8 @@ class RewardService:
             if not scored:
                 raise ScoringError("nothing to score: an empty response cut by the length limit")
         echo = {} if row.id is None else {"id": row.id}
-        # The end-of-turn token a complete response gets is not text: it joins the last unit, as in the scorer.
-        trailing = int(complete and self.scorer.config.append_eos)
-        units = units_of(self.tokenizer, body, scored, trailing) if with_units else None
+        # A cut response has no end-of-turn token after its text.
+        units = self.scorer.units(body, scored, None if complete else 0) if with_units else None
         return Prepared(self.scorer.encode_context(context), scored, sweep, complete, echo, name, units)
 
     def score(self, items: list[Prepared]) -> list[ScoredResponse]:

@@ -5,7 +5,7 @@
 For any registered benchmark (``endorm_tasks.benchmarks.REGISTRY``) this module builds the requests of
 its items (``benchmark_requests``, in the layout the benchmark declares), rebuilds the items from a
 store (``stored_items``) and turns rewards into the benchmark's metrics through the preference core and
-the benchmark's ``evaluate`` (``evaluate``), so a swept value is what the lm-eval task would report for
+``Benchmark.evaluate`` (``grid.evaluate``), so a swept value is what the lm-eval task would report for
 that configuration.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from endorm_tasks.benchmarks import REGISTRY
+from endorm_tasks.benchmarks import REGISTRY, get
 from endorm_tasks.benchmarks.base import Benchmark, ScoredItem
 from endorm_tasks.benchmarks.preference import Item, is_identical, pair_wins
 from endorm_tasks.data_sources import DataError
@@ -106,7 +106,7 @@ StoredItem = tuple[Item, list[int]]
 def benchmark_requests(benchmark: str | Benchmark, docs: Sequence[dict], data_dir: str | os.PathLike | None = None) -> list[ScoringRequest]:
     """One request per response of every item of ``docs``, stored as the benchmark's layout says
     (``benchmark``: a registered name or the object)."""
-    benchmark = REGISTRY[benchmark] if isinstance(benchmark, str) else benchmark
+    benchmark = get(benchmark) if isinstance(benchmark, str) else benchmark
     return [
         ScoringRequest(ResponseMeta(s.item.id, role, index, s.group, s.condition, text_sha1(text)), s.item.query, s.item.system, text)
         for s in benchmark.layout(docs, data_dir)
@@ -124,7 +124,7 @@ def stored_groups(store: TokenStore) -> dict[tuple[str, str | None], dict[tuple[
 
 def stored_items(store: TokenStore) -> list[tuple[StoredItem, str | None]]:
     """The items of a store with the store rows of their responses, and the group of each item's first row."""
-    benchmark = REGISTRY[store.run.benchmark]
+    benchmark = get(store.run.benchmark)
     items = []
     for (item_id, condition), rows in stored_groups(store).items():
         order = [rows[key] for key in benchmark.stored_keys(rows)]
@@ -141,7 +141,7 @@ def item_wins(item: Item, rows: Sequence[int], rewards: Sequence[float]) -> list
 def evaluate(store: TokenStore, rewards: Sequence[float]) -> dict[str, Any]:
     """The store's benchmark metrics for one configuration: what its lm-eval task would report."""
     scored = [ScoredItem(item, item_wins(item, rows, rewards), group) for (item, rows), group in stored_items(store)]
-    return REGISTRY[store.run.benchmark].evaluate(scored)
+    return get(store.run.benchmark).evaluate(scored)
 
 
 # -- the sweep --
@@ -150,7 +150,7 @@ def evaluate(store: TokenStore, rewards: Sequence[float]) -> dict[str, Any]:
 def store_pairs(store: TokenStore) -> list[tuple[int, int, bool]]:
     """(chosen row, rejected row, identical texts) of the pairs the length-bias report reads
     (``Benchmark.length_bias_pair``: every pair, except DSP's off-diagonal ones)."""
-    benchmark = REGISTRY[store.run.benchmark]
+    benchmark = get(store.run.benchmark)
     return [
         (rows[p.chosen], rows[p.rejected], is_identical(item, p))
         for (item, rows), _ in stored_items(store)
@@ -190,7 +190,7 @@ def best_label(results: dict[str, dict[str, Any]], benchmark: str, labels: Seque
     """The label with the highest headline number (``Benchmark.headline``); ties go to the earlier label
     (the default first). The one choice of a best configuration: the leaderboard reads it from the file."""
     def value(label: str) -> float:
-        number = REGISTRY[benchmark].headline(results[label])
+        number = get(benchmark).headline(results[label])
         return -math.inf if math.isnan(number) else number
 
     return max(labels, key=value)
@@ -255,7 +255,7 @@ def benchmark_columns(result: dict[str, Any], benchmark: str) -> tuple[list[str]
     """Header cells and a label -> row cells function for one benchmark of a sweep result: the
     benchmark's own columns, then the Pearson r of R with length."""
     bias = result["length_bias"][benchmark]
-    header, cells = REGISTRY[benchmark].sweep_columns(result[benchmark])
+    header, cells = get(benchmark).sweep_columns(result[benchmark])
     return [*header, "r(R,len)"], lambda label: [*cells(label), number(bias[label]["corr_reward_length"], sign=True)]
 
 
