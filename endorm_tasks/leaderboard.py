@@ -12,10 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from endorm_tasks.benchmarks import REGISTRY
-from endorm_tasks.benchmarks.rmbench import REPORT_HEADER as RMBENCH_HEADER
-from endorm_tasks.benchmarks.rmbench import RMBENCH_DOMAINS
-from endorm_tasks.benchmarks.rmbench import report_cells as rmbench_cells
+from endorm_tasks.benchmarks import REGISTRY, Benchmark
 from endorm_tasks.data_sources import SAMPLE_SOURCE, DataError
 from endorm_tasks.mathbench.answers import EXTRACTIONS, FLEXIBLE_EXTRACT, STRICT_MATCH
 from endorm_tasks.mathbench.problems import BENCHMARKS as MATH_BENCHMARKS
@@ -170,63 +167,59 @@ def rl_section(runs: Sequence[Run]) -> Section | None:
 # Reward-configuration sweep
 
 
-def _sweep_metrics(sweep: dict[str, Any], source: str) -> tuple[list[dict], dict[str, dict[str, dict[str, Metric]]]]:
-    """Validated configs and label -> domain -> metrics of an ``endorm-sweep`` file."""
-    configs, rmbench = sweep.get("configs"), sweep.get("rmbench")
-    if not isinstance(configs, list) or not isinstance(rmbench, dict):
-        raise DataError(f"{source}: expected fields 'configs' (a list) and 'rmbench' (an object)")
-    per_label = {}
-    for label, domains in rmbench.items():
-        try:
-            # Only the domains: the file's own "avg" is recomputed like every other average here.
-            per_label[label] = {d: {k: Metric(float(v)) for k, v in metrics.items() if v is not None}
-                                for d, metrics in domains.items() if d in RMBENCH_DOMAINS}
-        except (AttributeError, TypeError, ValueError) as err:
-            raise DataError(f"{source}: rmbench[{label!r}] should map domain -> {{metric: number}} ({err})") from err
-    return configs, per_label
-
-
-def sweep_scope(sweep: dict[str, Any]) -> str:
-    """What every swept configuration shares (the settings a sweep cannot vary, and the subset)."""
+def sweep_scope(sweep: dict[str, Any], benchmark: str) -> str:
+    """What every swept configuration of ``benchmark`` shares (the settings a sweep cannot vary, and the subset)."""
     meta = sweep.get("meta")
     if not isinstance(meta, dict):
         return ""
     fixed = [f"{key}={meta[key]}" for key in ("model", "alpha", "append_eos", "prompt_format", "terminal_value") if key in meta]
     subset, n_items = meta.get("subset") or {}, meta.get("n_items") or {}
-    if isinstance(subset, dict) and subset.get("rmbench"):
-        count = n_items.get("rmbench", "?") if isinstance(n_items, dict) else "?"
-        fixed.append(f"{subset['rmbench']} ({count} documents)")
+    if isinstance(subset, dict) and subset.get(benchmark):
+        count = n_items.get(benchmark, "?") if isinstance(n_items, dict) else "?"
+        fixed.append(f"{subset[benchmark]} ({count} documents)")
     return f"; all with {', '.join(fixed)}" if fixed else ""
 
 
-def sweep_section(sweep: dict[str, Any], source: str) -> Section:
-    """The best configuration by RM-Bench Avg against the default (gamma 1, sum, soft_bellman)."""
-    configs, per_label = _sweep_metrics(sweep, source)
-    scored = [c for c in configs if c.get("label") in per_label]
+def sweep_sections(sweep: dict[str, Any], source: str) -> list[Section]:
+    """One best-vs-default section per registered benchmark the ``endorm-sweep`` file holds results of."""
+    configs = sweep.get("configs")
+    present = [b for b in REGISTRY.values() if sweep.get(b.name)]
+    if not isinstance(configs, list) or not present or not all(isinstance(sweep[b.name], dict) for b in present):
+        raise DataError(f"{source}: expected fields 'configs' (a list) and the results (an object) of at least "
+                        f"one benchmark ({', '.join(REGISTRY)})")
+    return [sweep_section(sweep, source, b, configs) for b in present]
+
+
+def sweep_section(sweep: dict[str, Any], source: str, benchmark: Benchmark, configs: list) -> Section:
+    """The benchmark's best configuration by its headline number against the default (gamma 1, sum, soft_bellman)."""
+    results = sweep[benchmark.name]
+    scored = [c for c in configs if isinstance(c, dict) and c.get("label") in results]
     if not scored:
-        raise DataError(f"{source}: no entry of 'configs' has a label with 'rmbench' results")
+        raise DataError(f"{source}: no entry of 'configs' has a label with '{benchmark.name}' results")
     # The sweep chose its best and default configurations (sweep.grid.best_label, one tie rule); read, not re-picked.
     by_label = {c["label"]: c for c in scored}
-    best_label, default_label = (sweep.get("best") or {}).get("rmbench"), sweep.get("default")
+    best_label, default_label = (sweep.get("best") or {}).get(benchmark.name), sweep.get("default")
     if best_label not in by_label:
-        raise DataError(f"{source}: 'best' names no scored RM-Bench configuration ({best_label!r}); "
+        raise DataError(f"{source}: 'best' names no scored {benchmark.title} configuration ({best_label!r}); "
                         "write the file again with endorm-sweep run")
     best = by_label[best_label]
     defaults = [by_label[default_label]] if default_label in by_label else []
     chosen = [("default", defaults[0])] if defaults else []
     if best not in [c for _, c in chosen]:
         chosen.append(("best", best))
+    header, cells = benchmark.sweep_report_columns({label: results[label] for label in by_label}, source)
     rows = [[role, str(c["label"]), str(c.get("gamma")), str(c.get("aggregate")), str(c.get("reward_form")),
-             *(metric_cell(m) for m in rmbench_cells(per_label[c["label"]]))] for role, c in chosen]
+             *cells(c["label"])] for role, c in chosen]
     blocks: list[Block] = [
-        f"From `{source}` ({len(scored)} configurations scored on RM-Bench{sweep_scope(sweep)}); best = highest Avg.",
-        Table(["", "Config", "gamma", "aggregate", "reward_form", *RMBENCH_HEADER], rows),
+        f"From `{source}` ({len(scored)} configurations scored on {benchmark.title}"
+        f"{sweep_scope(sweep, benchmark.name)}); best = highest {benchmark.headline_name}.",
+        Table(["", "Config", "gamma", "aggregate", "reward_form", *header], rows),
     ]
     if not defaults:
         blocks.append("The sweep has no default configuration (gamma 1, aggregate sum, soft_bellman).")
     elif len(chosen) == 1:
         blocks.append("The default configuration is also the best one.")
-    return Section("Reward configuration: best vs default (RM-Bench)", blocks)
+    return Section(f"Reward configuration: best vs default ({benchmark.title})", blocks)
 
 
 # Provenance
@@ -273,7 +266,7 @@ def build_report(
         math_section(runs, baseline),
         easy_math_section(runs),
         rl_section(runs),
-        sweep_section(*sweep) if sweep else None,
+        *(sweep_sections(*sweep) if sweep else []),
         sources_section(runs),
     ]
     return Report(title, [s for s in sections if s is not None])

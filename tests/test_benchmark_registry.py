@@ -68,8 +68,10 @@ def test_a_registered_benchmark_reaches_the_sweep_its_command_and_the_leaderboar
 
     run = run_from_dict({"results": {"toypairs": {"acc,none": 0.75, "acc_stderr,none": 0.1}},
                          "config": {"model": "endorm", "model_args": {"pretrained": "bundled"}}}, "toy.json")
-    text = to_markdown(build_report([run], figures=False))
+    text = to_markdown(build_report([run], sweep=(finite_or_none(result), "toy_sweep.json"), figures=False))
     assert "## Toy pairs" in text and "| EndoRM | 75.0 ± 10.0 |" in text
+    assert "## Reward configuration: best vs default (Toy pairs)" in text
+    assert "| default | gamma=1,sum,soft_bellman | 1.0 | sum | soft_bellman | 33.3 |" in text
 
 
 def test_the_judge_grid_covers_every_registered_benchmark(toy):

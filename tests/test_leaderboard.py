@@ -197,8 +197,8 @@ def test_sweep_best_vs_default(fixture_report):
 def test_sweep_caption_names_the_settings_every_configuration_shares(fixture_report):
     assert "all with model=smollm2-135m-instruct, terminal_value=zero)" in paragraphs(fixture_report)
     meta = {"alpha": 1.0, "subset": {"rmbench": "first 10 documents per domain"}, "n_items": {"rmbench": 30}}
-    assert sweep_scope({"meta": meta}) == "; all with alpha=1.0, first 10 documents per domain (30 documents)"
-    assert sweep_scope({}) == ""
+    assert sweep_scope({"meta": meta}, "rmbench") == "; all with alpha=1.0, first 10 documents per domain (30 documents)"
+    assert sweep_scope({}, "rmbench") == ""
 
 
 def test_sweep_with_bad_schema_names_the_file():

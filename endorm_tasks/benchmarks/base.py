@@ -131,6 +131,10 @@ class Benchmark:
 
     name: ClassVar[str]
     """Task prefix, sweep result key and store directory (``rmbench``)."""
+    title: ClassVar[str]
+    """Its name in reports (``RM-Bench``)."""
+    headline_name: ClassVar[str]
+    """What ``headline`` is, in reports (``Avg``)."""
     units: ClassVar[tuple[str, ...]] = ()
     """The parts its lm-eval tasks split into, in report order; () = one task per method."""
     unit_key: ClassVar[str | None] = None
@@ -191,6 +195,18 @@ class Benchmark:
 
     def plot_panels(self, results: dict[str, dict[str, Any]]) -> list[Panel]:
         raise NotImplementedError
+
+    def sweep_report_columns(self, results: dict[str, dict[str, Any]], source: str) -> Columns:
+        """Its columns in the leaderboard's best-vs-default table of a sweep file (``source`` names the file
+        in errors): the sweep table's own, unless a benchmark lays them out as its report section does."""
+        def checked(call: Callable):
+            try:
+                return call()
+            except (KeyError, TypeError, ValueError, StopIteration) as err:
+                raise DataError(f"{source}: {self.name} results are not an endorm-sweep result ({err!r})") from err
+
+        header, cells = checked(lambda: self.sweep_columns(results))
+        return header, lambda label: checked(lambda: cells(label))
 
     # -- leaderboard --
 

@@ -304,6 +304,8 @@ class DSP(Benchmark):
     """DSP: one task per domain RM (``dsp_rm-<domain>``); headline = the diagonal mean of the matrix."""
 
     name = "dsp"
+    title = "DSP"
+    headline_name = "diagonal mean"
     units = DSP_DOMAINS
     unit_key = "rm"
     metric_list = (

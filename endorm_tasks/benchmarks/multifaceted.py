@@ -220,6 +220,8 @@ class Multifaceted(Benchmark):
     the overall pair accuracy."""
 
     name = "multifaceted"
+    title = "Multifaceted-Bench"
+    headline_name = "overall pair accuracy"
     metric_list = (MetricSpec("acc", pair_accuracy), *counts("n_unpaired_rows", "n_identical_pairs"))
     """Per-row values are (correct, pairs) counts; pair_accuracy sums them, so rows with more systems weigh
     by their pairs (docs/definitions.md#multifaceted). The task adds one ``acc_<source>`` per source found."""

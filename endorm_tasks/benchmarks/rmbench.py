@@ -316,6 +316,8 @@ class RMBench(Benchmark):
     """RM-Bench: one task per domain; headline = the macro-average accuracy over the domains present."""
 
     name = "rmbench"
+    title = "RM-Bench"
+    headline_name = "Avg"
     units = RMBENCH_DOMAINS
     unit_key = "domain"
     metric_list = (*(MetricSpec(name) for name in ("acc", "easy", "normal", "hard")), *counts("n_identical_pairs"))
@@ -382,6 +384,18 @@ class RMBench(Benchmark):
         domains = [d for d in RMBENCH_DOMAINS if d in first]
         panels = [(f"RM-Bench {d}", {label: r[d]["acc"] for label, r in results.items()}) for d in domains]
         return panels + [(f"RM-Bench avg {m}", {label: r["avg"][m] for label, r in results.items()}) for m in ("acc", "easy", "normal", "hard")]
+
+    def sweep_report_columns(self, results: dict[str, dict[str, Any]], source: str) -> Columns:
+        """The report section's columns (every domain, the averages recomputed from the domains present)."""
+        per_label = {}
+        for label, domains in results.items():
+            try:
+                # Only the domains: the file's own "avg" is recomputed like every other average in reports.
+                per_label[label] = {d: {k: Metric(float(v)) for k, v in metrics.items() if v is not None}
+                                    for d, metrics in domains.items() if d in RMBENCH_DOMAINS}
+            except (AttributeError, TypeError, ValueError) as err:
+                raise DataError(f"{source}: rmbench[{label!r}] should map domain -> {{metric: number}} ({err})") from err
+        return REPORT_HEADER, lambda label: [metric_cell(m) for m in report_cells(per_label[label])]
 
     def report_section(self, runs: Sequence[Run], figures: bool) -> Section | None:
         """Table 1 layout, one table per item set with each row's paired Δ of Avg against its model's EndoRM."""
