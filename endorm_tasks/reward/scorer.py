@@ -240,9 +240,15 @@ class EndoScorer:
             return self.score_ids(pairs, names=names, progress=progress)
         found = [self.units(response, scored) for response, (_, scored) in zip(responses, pairs)]
         stats = self.token_stats(pairs, names=names, progress=progress)
-        for s, response_units in zip(stats, found):
-            s.unit_starts = unit_starts(response_units)
-        return [replace(self.reward(s), units=response_units) for s, response_units in zip(stats, found)]
+        return [self.reward_with_units(s, response_units) for s, response_units in zip(stats, found)]
+
+    def reward_with_units(self, stats: TokenStats, units: list[Unit] | None,
+                          config: SweepSettings | RewardConfig | None = None) -> ScoredResponse:
+        """``reward`` of statistics whose response was cut into ``units`` (None: no units), which the
+        sentence aggregates read and the result keeps."""
+        if units is not None:
+            stats.unit_starts = unit_starts(units)
+        return replace(self.reward(stats, config), units=units)
 
     def units(self, response: str, scored_ids: Sequence[int], trailing: int | None = None) -> list[Unit]:
         """The sentence units of a response and their spans in its scored ids; ``trailing`` ids after the

@@ -28,7 +28,7 @@ from endorm_tasks.cli.score import Scoring, output_row, row_context
 from endorm_tasks.prompts.formatting import FormatError, encode_text
 from endorm_tasks.reward.config import SENTENCE_AGGREGATES, SweepSettings
 from endorm_tasks.reward.scorer import ScoredResponse, ScoringError
-from endorm_tasks.reward.segmentation import Unit, unit_starts
+from endorm_tasks.reward.segmentation import Unit
 from endorm_tasks.serve.batching import Batcher, QueueFull
 from endorm_tasks.serve.protocol import ENDINGS, RewardRequest, Row, ScoreRequest, openrlhf_rows, split_ending
 
@@ -165,10 +165,7 @@ class RewardService:
     def score(self, items: list[Prepared]) -> list[ScoredResponse]:
         """Rewards of prepared items in one scorer call (completions of one context share its forward pass)."""
         stats = self.scorer.token_stats([(item.context, item.scored) for item in items], names=[i.name for i in items])
-        for s, item in zip(stats, items):
-            if item.units is not None:
-                s.unit_starts = unit_starts(item.units)
-        return [replace(self.scorer.reward(s, item.sweep), units=item.units) for s, item in zip(stats, items)]
+        return [self.scorer.reward_with_units(s, item.units, item.sweep) for s, item in zip(stats, items)]
 
     def reply_row(self, item: Prepared, scored: ScoredResponse, per_token: bool, per_sentence: bool = False) -> dict[str, Any]:
         row = output_row(item.echo, scored, self.tokenizer, per_token, item.name, self.scoring.record, per_sentence)
