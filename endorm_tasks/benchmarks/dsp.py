@@ -62,7 +62,6 @@ DOMAIN_TITLES: dict[str, str] = {
 DATA_FILE = "domain_specific_preference.test.json"
 PROMPTS_FILE = "dsp_system_prompts.json"
 UPSTREAM_URL = "https://github.com/Linear95/DSP/blob/main/data/domain_specific_preference.test.json"
-TASK_PREFIX = "dsp_rm-"
 
 
 def check_domain(domain: str) -> str:
@@ -230,17 +229,17 @@ def dsp_matrix(results: Mapping[str, Any]) -> dict[str, Any]:
     entries = task_entries(results)
     matrix: dict[str, dict[str, float]] = {}
     identical = None
-    for rm in DSP_DOMAINS:
-        if (entry := entries.get(TASK_PREFIX + rm)) is None:
+    for rm, task in zip(DSP_DOMAINS, BENCHMARK.tasks("")):
+        if (entry := entries.get(task)) is None:
             continue
-        metrics, _ = parse_task_metrics(entry, f"results of {TASK_PREFIX + rm}")
+        metrics, _ = parse_task_metrics(entry, f"results of {task}")
         missing = [d for d in DSP_DOMAINS if f"acc_{d}" not in metrics]
         if missing:
-            raise DataError(f"results of {TASK_PREFIX + rm}: no metric acc_{missing[0]}")
+            raise DataError(f"results of {task}: no metric acc_{missing[0]}")
         matrix[rm] = {d: metrics[f"acc_{d}"].value for d in DSP_DOMAINS}
         identical = metrics["n_identical_pairs"].value if "n_identical_pairs" in metrics else None
     if not matrix:
-        raise DataError(f"no DSP results: expected tasks {', '.join(TASK_PREFIX + d for d in DSP_DOMAINS)}")
+        raise DataError(f"no DSP results: expected tasks {', '.join(BENCHMARK.tasks(''))}")
     return {**dsp_matrix_summary(matrix), "n_identical_pairs": identical}
 
 
@@ -263,7 +262,7 @@ def dsp_matrix_markdown(summary: Mapping[str, Any], digits: int = 2) -> str:
 def dsp_markdown(results: Mapping[str, Any]) -> str | None:
     """The matrix table of a run that included DSP tasks, else None (for a user to print after a run)."""
     entries = task_entries(results)
-    if not any(TASK_PREFIX + rm in entries for rm in DSP_DOMAINS):
+    if not any(task in entries for task in BENCHMARK.tasks("")):
         return None
     return "DSP domain matrix (rows = RM system prompt, columns = test domain)\n" + dsp_matrix_markdown(dsp_matrix(results))
 

@@ -99,8 +99,13 @@ def outcome_rewards(store: TokenStore, config: RewardConfig) -> list[float]:
 # rebuilt from it each response is its SHA-1, which decides identical pairs the same way
 # (docs/definitions.md#sweep).
 
-StoredItem = tuple[Item, list[int]]
-"""An item rebuilt from a store and the store row of each of its responses."""
+@dataclass(frozen=True)
+class StoredItem:
+    """An item rebuilt from a store, the store row of each of its responses, and its stored group."""
+
+    item: Item
+    rows: list[int]
+    group: str | None
 
 
 def benchmark_requests(benchmark: str | Benchmark, docs: Sequence[dict], data_dir: str | os.PathLike | None = None) -> list[ScoringRequest]:
@@ -122,15 +127,15 @@ def stored_groups(store: TokenStore) -> dict[tuple[str, str | None], dict[tuple[
     return found
 
 
-def stored_items(store: TokenStore) -> list[tuple[StoredItem, str | None]]:
-    """The items of a store with the store rows of their responses, and the group of each item's first row."""
+def stored_items(store: TokenStore) -> list[StoredItem]:
+    """The items of a store, with the store rows of their responses and the group of each item's first row."""
     benchmark = get(store.run.benchmark)
     items = []
     for (item_id, condition), rows in stored_groups(store).items():
         order = [rows[key] for key in benchmark.stored_keys(rows)]
         texts = [store.responses[row].text_sha1 for row in order]
         group = store.responses[order[0]].group
-        items.append(((benchmark.stored_item(item_id, condition, group, texts), order), group))
+        items.append(StoredItem(benchmark.stored_item(item_id, condition, group, texts), order, group))
     return items
 
 
@@ -138,30 +143,33 @@ def item_wins(item: Item, rows: Sequence[int], rewards: Sequence[float]) -> list
     return pair_wins(item, [rewards[row] for row in rows])
 
 
-def evaluate(store: TokenStore, rewards: Sequence[float]) -> dict[str, Any]:
-    """The store's benchmark metrics for one configuration: what its lm-eval task would report."""
-    scored = [ScoredItem(item, item_wins(item, rows, rewards), group) for (item, rows), group in stored_items(store)]
+def evaluate(store: TokenStore, rewards: Sequence[float], items: Sequence[StoredItem] | None = None) -> dict[str, Any]:
+    """The store's benchmark metrics for one configuration: what its lm-eval task would report
+    (``items``: the store's ``stored_items``, when a caller evaluating many configurations has them)."""
+    items = stored_items(store) if items is None else items
+    scored = [ScoredItem(s.item, item_wins(s.item, s.rows, rewards), s.group) for s in items]
     return get(store.run.benchmark).evaluate(scored)
 
 
 # -- the sweep --
 
 
-def store_pairs(store: TokenStore) -> list[tuple[int, int, bool]]:
+def store_pairs(store: TokenStore, items: Sequence[StoredItem] | None = None) -> list[tuple[int, int, bool]]:
     """(chosen row, rejected row, identical texts) of the pairs the length-bias report reads
     (``Benchmark.length_bias_pair``: every pair, except DSP's off-diagonal ones)."""
     benchmark = get(store.run.benchmark)
     return [
-        (rows[p.chosen], rows[p.rejected], is_identical(item, p))
-        for (item, rows), _ in stored_items(store)
-        for p in item.pairs
-        if benchmark.length_bias_pair(item, p)
+        (s.rows[p.chosen], s.rows[p.rejected], is_identical(s.item, p))
+        for s in (stored_items(store) if items is None else items)
+        for p in s.item.pairs
+        if benchmark.length_bias_pair(s.item, p)
     ]
 
 
-def store_length_bias(store: TokenStore, rewards: Sequence[float], edges: Sequence[float] = DEFAULT_EDGES) -> dict:
+def store_length_bias(store: TokenStore, rewards: Sequence[float], edges: Sequence[float] = DEFAULT_EDGES,
+                      items: Sequence[StoredItem] | None = None) -> dict:
     """Length-bias report of one store under one configuration; pairs of identical texts are left out."""
-    pairs = [(c, r) for c, r, identical in store_pairs(store) if not identical]
+    pairs = [(c, r) for c, r, identical in store_pairs(store, items) if not identical]
     n = [r.n_tokens for r in store.responses]
     deltas = [n[c] - n[r] for c, r in pairs]
     correct = [rewards[c] > rewards[r] for c, r in pairs]
@@ -226,12 +234,12 @@ def sweep(stores: Sequence[TokenStore], configs: Sequence[RewardConfig], edges: 
         "default": DEFAULT_LABEL,
     }
     for store in stores:
-        benchmark = store.run.benchmark
+        benchmark, items = store.run.benchmark, stored_items(store)  # the items are the same under every configuration
         bias = {}
         for label, config in zip(labels, configs):
             rewards = outcome_rewards(store, config)
-            out[benchmark][label] = evaluate(store, rewards)
-            bias[label] = store_length_bias(store, rewards, edges)
+            out[benchmark][label] = evaluate(store, rewards, items)
+            bias[label] = store_length_bias(store, rewards, edges, items)
         out["length_bias"][benchmark] = bias
         out["best"][benchmark] = best_label(out[benchmark], benchmark, labels)
     return out
